@@ -1,0 +1,104 @@
+//! Typed errors of the runtime core. Every variant carries what failed and on
+//! which path, field or value, so the command layer can print one useful line.
+
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// config.json (or another input document) is wrong: `field` is the JSON
+    /// path, `reason` says what is wrong with the value found there.
+    #[error("{field}: {reason}")]
+    Config { field: String, reason: String },
+
+    /// A file system operation on a named path failed.
+    #[error("{op} {}: {source}", path.display())]
+    Path {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// A system call failed; `op` names it and its subject.
+    #[error("{op}: {source}")]
+    Sys { op: String, source: Errno },
+
+    /// Root-confined path resolution (pathrs) failed.
+    #[error("{op} {}: {source}", path.display())]
+    Resolve {
+        op: &'static str,
+        path: PathBuf,
+        source: Box<pathrs::error::Error>,
+    },
+
+    #[error("container {0} does not exist")]
+    NotFound(String),
+
+    #[error("container {0} already exists")]
+    Exists(String),
+
+    /// The container is not in a state that allows the operation.
+    #[error("{0}")]
+    State(String),
+
+    /// The container's init process reported a failure while being set up.
+    #[error("{0}")]
+    Init(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn sys(op: impl Into<String>, source: Errno) -> Self {
+        Error::Sys {
+            op: op.into(),
+            source,
+        }
+    }
+
+    pub fn path(op: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Path {
+            op,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn resolve(op: &'static str, path: impl AsRef<Path>, source: pathrs::error::Error) -> Self {
+        Error::Resolve {
+            op,
+            path: path.as_ref().to_path_buf(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Attaches the failing operation to an `Errno` result.
+pub trait SysContext<T> {
+    fn sys(self, op: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> SysContext<T> for std::result::Result<T, Errno> {
+    fn sys(self, op: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::sys(op(), e))
+    }
+}
+
+/// Attaches the failing operation and path to an `io::Error` result.
+pub trait PathContext<T> {
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> PathContext<T> for std::io::Result<T> {
+    fn at(self, op: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::path(op, path, e))
+    }
+}

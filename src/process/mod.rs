@@ -1,0 +1,9 @@
+//! The container process's own attributes, applied by the init process just
+//! before it executes the user's program: identity, capabilities, resource
+//! limits, scheduling and execution domain.
+
+pub mod capabilities;
+pub mod personality;
+pub mod rlimits;
+pub mod scheduling;
+pub mod user;
