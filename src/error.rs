@@ -13,24 +13,28 @@ pub enum Error {
     Config { field: String, reason: String },
 
     /// A file system operation on a named path failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {err}", path.display())]
     Path {
         op: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
 
     /// A system call failed; `op` names it and its subject.
-    #[error("{op}: {source}")]
-    Sys { op: String, source: Errno },
+    #[error("{op}: {err}")]
+    Sys { op: String, err: Errno },
 
     /// Root-confined path resolution (pathrs) failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}: {err}", path.display())]
     Resolve {
         op: &'static str,
         path: PathBuf,
-        source: Box<pathrs::error::Error>,
+        err: Box<pathrs::error::Error>,
     },
+
+    /// An error while applying one element of the config, named by `field`.
+    #[error("{field}: {source}")]
+    Field { field: String, source: Box<Error> },
 
     #[error("container {0} does not exist")]
     NotFound(String),
@@ -60,7 +64,7 @@ impl Error {
     pub fn sys(op: impl Into<String>, source: Errno) -> Self {
         Error::Sys {
             op: op.into(),
-            source,
+            err: source,
         }
     }
 
@@ -68,7 +72,15 @@ impl Error {
         Error::Path {
             op,
             path: path.as_ref().to_path_buf(),
-            source,
+            err: source,
+        }
+    }
+
+    /// Names the config element whose application failed.
+    pub fn within(self, field: impl Into<String>) -> Self {
+        Error::Field {
+            field: field.into(),
+            source: Box::new(self),
         }
     }
 
@@ -76,8 +88,16 @@ impl Error {
         Error::Resolve {
             op,
             path: path.as_ref().to_path_buf(),
-            source: Box::new(source),
+            err: Box::new(source),
         }
+    }
+}
+
+/// The errno behind a pathrs error, if a system call failed.
+pub fn pathrs_errno(e: &pathrs::error::Error) -> Option<i32> {
+    match e.kind() {
+        pathrs::error::ErrorKind::OsError(n) => n,
+        _ => None,
     }
 }
 

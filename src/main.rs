@@ -1,4 +1,46 @@
-mod error;
-mod process;
+//! berth: a daemonless OCI container runtime with runc's command line.
 
-fn main() {}
+mod cgroups;
+mod cli;
+mod clone;
+mod commands;
+mod config;
+mod console;
+mod create;
+mod error;
+mod init;
+mod logging;
+mod namespaces;
+mod pidstat;
+mod process;
+mod rootfs;
+mod sealed_exe;
+mod signal;
+mod state;
+mod sync;
+mod version;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    if let Err(e) = logging::init(cli.global.log.as_deref(), cli.global.log_format, cli.global.debug) {
+        eprintln!("berth: {e}");
+        std::process::exit(1);
+    }
+    if cli.command.enters_container()
+        && let Err(e) = sealed_exe::ensure()
+    {
+        logging::error(&e.to_string());
+        std::process::exit(1);
+    }
+    logging::phase("start");
+    let code = match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            logging::error(&format!("{e:#}"));
+            1
+        }
+    };
+    std::process::exit(code);
+}

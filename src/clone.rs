@@ -1,0 +1,69 @@
+//! Creating the container's first process: clone3 with the namespace flags
+//! and, on cgroup v2, CLONE_INTO_CGROUP so the child is born in its cgroup.
+//! Without a new stack clone3 behaves like fork: the child continues on a
+//! copy of the caller's stack, which is safe because berth is single
+//! threaded until then.
+
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+
+use crate::error::{Error, Result};
+
+const CLONE_INTO_CGROUP: u64 = 0x200000000;
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Forks with `flags`; returns the child's pid in the parent and 0 in the
+/// child. `cgroup` places the child in that (v2) cgroup directory.
+pub fn fork(flags: CloneFlags, cgroup: Option<RawFd>) -> Result<i32> {
+    let mut args = CloneArgs {
+        flags: flags.bits() as u32 as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: clone3 reads a live, correctly sized clone_args; with no stack
+    // given, the child resumes here on a copy of our address space, exactly
+    // like fork(2).
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r >= 0 {
+        return Ok(r as i32);
+    }
+    let err = Errno::last();
+    if err != Errno::ENOSYS {
+        return Err(Error::sys(format!("clone3 with {flags:?}"), err));
+    }
+    legacy(flags.bits() as libc::c_long | libc::SIGCHLD as libc::c_long)
+        .map_err(|e| Error::sys(format!("clone with {flags:?}"), e))
+}
+
+/// Forks a sibling: the child's parent is our parent (CLONE_PARENT), so the
+/// runtime that waits for the init can reap it.
+pub fn fork_sibling() -> Result<i32> {
+    legacy((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_long).map_err(|e| Error::sys("fork the init process", e))
+}
+
+fn legacy(flags: libc::c_long) -> std::result::Result<i32, Errno> {
+    // SAFETY: clone with a null stack is fork(2) with flags; see `fork`.
+    let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if r < 0 { Err(Errno::last()) } else { Ok(r as i32) }
+}

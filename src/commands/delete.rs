@@ -1,0 +1,47 @@
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
+
+use crate::error::Error;
+use crate::signal;
+use crate::state::{ContainerDir, State, Status};
+
+pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
+    let dir = ContainerDir::open(root, id)?;
+    let state = match State::load(&dir) {
+        Ok(s) => s,
+        // A damaged state dir: nothing in it can be trusted to find the
+        // processes or cgroup, so --force removes just the directory.
+        Err(e) if force => {
+            crate::logging::warn(&format!("removing container {id} with unreadable state: {e}"));
+            dir.remove()?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = state.status(&dir);
+    if status == Status::Running && !force {
+        bail!("cannot delete container {id}: it is running (stop it first, or use --force)");
+    }
+    destroy(&state).with_context(|| format!("delete container {id}"))?;
+    dir.remove()?;
+    Ok(0)
+}
+
+/// Kills whatever still runs, waits for the init to exit, and removes the
+/// cgroup. Shared by `delete` and by `run` when its container exits.
+pub fn destroy(state: &State) -> Result<(), Error> {
+    if let Some(pidfd) = signal::open_init(state)? {
+        signal::send(&pidfd, Signal::SIGKILL)?;
+        if !signal::wait_exit(&pidfd, Duration::from_secs(10))? {
+            return Err(Error::State(format!("init process {} did not exit after SIGKILL", state.pid)));
+        }
+    }
+    // Processes left when the init did not own a pid namespace.
+    for pid in state.cgroup.pids() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    state.cgroup.destroy()
+}

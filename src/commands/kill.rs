@@ -1,0 +1,48 @@
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
+
+use crate::state::{ContainerDir, State, Status};
+
+/// A signal given as a name (with or without SIG) or a number.
+pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).with_context(|| format!("signal {s}: not a valid signal number"));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    Signal::from_str(&name).with_context(|| format!("signal {s}: not a known signal name"))
+}
+
+pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Result<i32> {
+    let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
+    let dir = ContainerDir::open(root, id)?;
+    let state = State::load(&dir)?;
+    if state.status(&dir) == Status::Stopped {
+        bail!("cannot kill container {id}: it is not running");
+    }
+    if all {
+        for pid in state.cgroup.pids() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+        return Ok(0);
+    }
+    crate::signal::send_to_init(&state, sig).with_context(|| format!("kill container {id} with {sig}"))?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signals_like_runc() {
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").unwrap_err().to_string().contains("NOPE"));
+        assert!(parse_signal("99").is_err());
+    }
+}

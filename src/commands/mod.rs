@@ -1,0 +1,46 @@
+//! One module per command; each takes its parsed arguments and the state
+//! root, and returns the process exit status.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command};
+
+/// The state root: --root, else /run/berth for root and
+/// $XDG_RUNTIME_DIR/berth for other users.
+fn state_root(cli: &Cli) -> PathBuf {
+    if let Some(r) = &cli.global.root {
+        return r.clone();
+    }
+    if !nix::unistd::geteuid().is_root()
+        && let Some(x) = std::env::var_os("XDG_RUNTIME_DIR")
+    {
+        return PathBuf::from(x).join("berth");
+    }
+    PathBuf::from("/run/berth")
+}
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let root = state_root(&cli);
+    match cli.command {
+        Command::Create(args) => create::run(&root, &args),
+        Command::Start { id } => start::run(&root, &id),
+        Command::Run { create, detach, keep } => run::run(&root, &create, detach, keep),
+        Command::State { id } => state::run(&root, &id),
+        Command::Kill { all, id, signal } => kill::run(&root, &id, signal.as_deref(), all),
+        Command::Delete { force, id } => delete::run(&root, &id, force),
+        Command::List { format, quiet } => list::run(&root, format, quiet),
+        Command::Spec { bundle } => {
+            let rootless = cli.global.rootless.as_deref().is_some_and(|v| v != "false");
+            spec::run(bundle.as_deref(), rootless)
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The runtime side of `create` (and of `run`): validate the bundle, make
+//! the state directory and cgroup, clone the init into its namespaces,
+//! answer its requests (id maps, cgroup placement) until it reports ready,
+//! then record the state. Any failure removes everything made so far.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::Cgroup;
+use crate::cli::CreateArgs;
+use crate::error::{Error, PathContext, Result};
+use crate::init::{self, InitArgs, StartBy};
+use crate::logging::phase;
+use crate::namespaces;
+use crate::state::{ContainerDir, State};
+use crate::sync::{self, Msg};
+use crate::{clone, config, pidstat};
+
+/// A created container, still locked by this process.
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: State,
+    /// The sync channel, kept when the init waits for `Msg::Start` on it.
+    pub channel: Option<sync::Channel>,
+    /// Our end of a console socket berth itself made (foreground `run`).
+    pub console: Option<UnixStream>,
+}
+
+/// Undoes a half-made container when dropped, unless disarmed.
+struct Cleanup<'a> {
+    dir: Option<&'a ContainerDir>,
+    cgroup: Option<Cgroup>,
+    child: Option<i32>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir {
+            let _ = std::fs::remove_dir_all(&dir.path);
+        }
+    }
+}
+
+pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bool) -> Result<Created> {
+    let bundle = match &args.bundle {
+        Some(b) => b.clone(),
+        None => std::env::current_dir().map_err(|e| Error::path("get", "current directory", e))?,
+    };
+    let bundle = bundle.canonicalize().at("open bundle", &bundle)?;
+    let spec = config::load(&bundle)?;
+    config::validate(&spec)?;
+    let rootfs = config::rootfs(&spec, &bundle)?;
+    phase("config");
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let console = console_socket(args, terminal, own_console)?;
+
+    let dir = ContainerDir::create(root, &args.id)?;
+    let mut cleanup = Cleanup { dir: Some(&dir), cgroup: None, child: None };
+    let plan = namespaces::plan(&spec);
+    let joins = namespaces::open_joins(&plan)?;
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .unwrap_or_else(|| PathBuf::from(&args.id));
+    let cgroup = Cgroup::locate(&cgroups_path)?;
+    cgroup.create()?;
+    cleanup.cgroup = Some(cgroup.clone());
+    phase("cgroup");
+
+    let fifo = match start_by {
+        StartBy::Fifo => Some(make_fifo(&dir.fifo())?),
+        StartBy::Channel => None,
+    };
+    let (ours, theirs) = sync::pair()?;
+    let cgroup_fd = cgroup.dir_fd();
+    let pid = clone::fork(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))?;
+    if pid == 0 {
+        drop(ours);
+        init::run(InitArgs {
+            spec: &spec,
+            bundle: &bundle,
+            rootfs: &rootfs,
+            id: &args.id,
+            plan: &plan,
+            joins,
+            channel: theirs,
+            start_by,
+            fifo,
+            console: console.as_ref().map(|(theirs, _)| theirs),
+            cgroup: &cgroup,
+            no_pivot: args.no_pivot,
+            no_new_keyring: args.no_new_keyring,
+            preserve_fds: args.preserve_fds,
+            close_fds: [dir.lock_fd(), cgroup_fd.as_ref().map_or(-1, |f| f.as_raw_fd())],
+        });
+    }
+    cleanup.child = Some(pid);
+    drop(theirs);
+    drop(fifo);
+    phase("cloned");
+    let maps = id_maps(&spec);
+    if !cgroup.unified {
+        cgroup.add(pid)?;
+    }
+    if plan.new_user && !plan.clone_flags.is_empty() {
+        namespaces::write_id_maps(pid, maps.0, maps.1)?;
+    }
+    ours.send(&Msg::Go)?;
+    let mut init_pid = pid;
+    loop {
+        match ours.recv()? {
+            Some(Msg::MapIds) => {
+                namespaces::write_id_maps(pid, maps.0, maps.1)?;
+                ours.send(&Msg::Go)?;
+            }
+            Some(Msg::Pid(p)) => {
+                // The first child forked the init as our child and exits.
+                let _ = waitpid(Pid::from_raw(pid), None);
+                init_pid = p;
+                cleanup.child = Some(p);
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Fail(s)) => return Err(Error::Init(s)),
+            Some(m) => return Err(Error::State(format!("unexpected {m:?} from the init process"))),
+            None => return Err(Error::Init("the init process exited during setup".into())),
+        }
+    }
+    phase("ready");
+    let start_time = pidstat::read(init_pid)
+        .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
+        .start_time;
+    let state = State {
+        oci_version: spec.version().clone(),
+        id: args.id.clone(),
+        pid: init_pid,
+        bundle: bundle.clone(),
+        rootfs,
+        created: crate::logging::rfc3339_now(),
+        owner: nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name),
+        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        init_start_time: start_time,
+        cgroup: cgroup.clone(),
+    };
+    state.save(&dir)?;
+    if let Some(p) = &args.pid_file {
+        write_pid_file(p, init_pid)?;
+    }
+    cleanup.dir = None;
+    cleanup.cgroup = None;
+    cleanup.child = None;
+    drop(cleanup);
+    Ok(Created {
+        dir,
+        state,
+        channel: (start_by == StartBy::Channel).then_some(ours),
+        console: console.and_then(|(_, ours)| ours),
+    })
+}
+
+type Maps<'a> = (&'a [oci_spec::runtime::LinuxIdMapping], &'a [oci_spec::runtime::LinuxIdMapping]);
+
+fn id_maps(spec: &Spec) -> Maps<'_> {
+    let l = spec.linux().as_ref();
+    (
+        l.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default(),
+        l.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default(),
+    )
+}
+
+/// The socket the init sends the pty master to: the engine's, or (for a
+/// foreground `run` without one) a pair whose other end berth keeps.
+fn console_socket(args: &CreateArgs, terminal: bool, own: bool) -> Result<Option<(UnixStream, Option<UnixStream>)>> {
+    match (&args.console_socket, terminal) {
+        (Some(p), true) => Ok(Some((crate::console::connect(p)?, None))),
+        (Some(_), false) => Err(Error::config(
+            "process.terminal",
+            "is false, so --console-socket cannot be used (no pty is allocated)",
+        )),
+        (None, true) if own => {
+            let (a, b) = UnixStream::pair().map_err(|e| Error::path("create", "console socket pair", e))?;
+            Ok(Some((a, Some(b))))
+        }
+        (None, true) => Err(Error::config("process.terminal", "is true, so --console-socket is required")),
+        (None, false) => Ok(None),
+    }
+}
+
+/// The exec fifo `start` writes to. The init holds it open read-write, so
+/// `start`'s non-blocking open succeeds exactly while the init is alive.
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)).map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
+    let f = File::options().read(true).write(true).open(path).at("open", path)?;
+    Ok(f.into())
+}
+
+/// Writes the pid file atomically (engines poll for it).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.berth-tmp"));
+    std::fs::write(&tmp, pid.to_string()).at("write pid file", &tmp)?;
+    std::fs::rename(&tmp, path).at("write pid file", path)
+}

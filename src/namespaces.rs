@@ -1,0 +1,216 @@
+//! Which namespaces the container gets and how its init enters them.
+//!
+//! Fast path (most containers): every namespace is new, or joined ones are
+//! owned by the host's user namespace and no new user namespace is asked
+//! for. Then one clone() with all CLONE_NEW* flags makes the init directly.
+//!
+//! General path: a user, pid or time namespace is joined by path, or a new
+//! user namespace must own namespaces joined after it, or a new time
+//! namespace needs its offsets before anyone enters it. Then the clone gets
+//! no namespace flags; the child joins (user first), unshares the rest, and
+//! forks the real init so that pid and time namespaces apply to it.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use nix::sched::{CloneFlags, setns, unshare};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::error::{Error, PathContext, Result, SysContext};
+
+#[derive(Debug)]
+pub struct Plan {
+    /// Namespaces created by the clone itself (fast path).
+    pub clone_flags: CloneFlags,
+    /// Namespaces joined by path, in the order they must be entered.
+    pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// Namespaces created with unshare after the joins (general path).
+    pub unshare_flags: CloneFlags,
+    /// The init must be forked once more (general path with pid or time).
+    pub fork_init: bool,
+    /// A new user namespace whose maps the parent writes.
+    pub new_user: bool,
+    /// A new mount namespace: the rootfs is set up inside it.
+    pub new_mount: bool,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            clone_flags: CloneFlags::empty(),
+            joins: Vec::new(),
+            unshare_flags: CloneFlags::empty(),
+            fork_init: false,
+            new_user: false,
+            new_mount: false,
+        }
+    }
+}
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    CloneFlags::from_bits_retain(t as libc::c_int)
+}
+
+/// The order joins happen in: user first (it grants the rights for the
+/// others), mount last (its paths are resolved before we leave the host's
+/// mount namespace).
+fn join_rank(t: LinuxNamespaceType) -> u8 {
+    match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 9,
+        _ => 5,
+    }
+}
+
+pub fn plan(spec: &Spec) -> Plan {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut new = CloneFlags::empty();
+    let mut joins = Vec::new();
+    for ns in namespaces {
+        match ns.path() {
+            Some(p) => joins.push((ns.typ(), p.clone())),
+            None => new |= flag(ns.typ()),
+        }
+    }
+    joins.sort_by_key(|(t, _)| join_rank(*t));
+    let new_user = new.contains(CloneFlags::CLONE_NEWUSER);
+    let joins_special = joins.iter().any(|(t, _)| {
+        matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+    });
+    let new_time = new.contains(flag(LinuxNamespaceType::Time));
+    let general = joins_special || new_time || (new_user && !joins.is_empty());
+    let new_mount = new.contains(CloneFlags::CLONE_NEWNS);
+    if general {
+        let fork_init = new.contains(CloneFlags::CLONE_NEWPID)
+            || new_time
+            || joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid);
+        Plan {
+            unshare_flags: new,
+            joins,
+            fork_init,
+            new_user,
+            new_mount,
+            ..Plan::default()
+        }
+    } else {
+        Plan {
+            clone_flags: new,
+            joins,
+            new_user,
+            new_mount,
+            ..Plan::default()
+        }
+    }
+}
+
+/// Opens every namespace to join. Done by the parent before the clone so a
+/// bad path fails the create early and with its name.
+pub fn open_joins(plan: &Plan) -> Result<Vec<(LinuxNamespaceType, File)>> {
+    plan.joins
+        .iter()
+        .map(|(t, p)| Ok((*t, File::open(p).at("open namespace", p)?)))
+        .collect()
+}
+
+/// Enters the opened namespaces, in plan order.
+pub fn join(files: &[(LinuxNamespaceType, File)]) -> Result<()> {
+    for (t, f) in files {
+        setns(f.as_fd(), flag(*t)).sys(|| format!("setns into the {t} namespace"))?;
+        if *t == LinuxNamespaceType::User {
+            // Joined user namespace: become its root so later setns calls and
+            // mounts are allowed.
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into()).sys(|| "setresgid 0 in the joined user namespace".into())?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into()).sys(|| "setresuid 0 in the joined user namespace".into())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn unshare_new(flags: CloneFlags) -> Result<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    unshare(flags).sys(|| format!("unshare {flags:?}"))
+}
+
+/// Renders uid_map/gid_map content: "inside outside count" lines.
+pub fn map_text(maps: &[LinuxIdMapping]) -> String {
+    let mut s = String::with_capacity(maps.len() * 24);
+    for m in maps {
+        s.push_str(&format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()));
+    }
+    s
+}
+
+/// Writes the uid and gid maps of process `pid` (run by the parent).
+pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    for (name, maps) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{name}");
+        std::fs::write(&path, map_text(maps)).at("write", &path)?;
+    }
+    Ok(())
+}
+
+/// Writes the offsets of a time namespace just unshared, before any process
+/// enters it.
+pub fn write_time_offsets(spec: &Spec) -> Result<()> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    let path = "/proc/self/timens_offsets";
+    std::fs::write(path, text).at("write", path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(&format!(
+            r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},"linux":{{"namespaces":{json}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn all_new_is_one_clone() {
+        let p = plan(&spec(r#"[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"network"}]"#));
+        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER));
+        assert!(p.unshare_flags.is_empty() && !p.fork_init && p.new_user && p.new_mount);
+    }
+
+    #[test]
+    fn joined_net_stays_on_fast_path() {
+        let p = plan(&spec(r#"[{"type":"pid"},{"type":"mount"},{"type":"network","path":"/proc/1/ns/net"}]"#));
+        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID));
+        assert_eq!(p.joins.len(), 1);
+        assert!(!p.fork_init);
+    }
+
+    #[test]
+    fn joined_pid_or_user_with_joins_takes_general_path() {
+        let p = plan(&spec(r#"[{"type":"mount","path":"/x/mnt"},{"type":"pid","path":"/x/pid"},{"type":"user","path":"/x/user"}]"#));
+        assert!(p.clone_flags.is_empty() && p.fork_init);
+        let order: Vec<_> = p.joins.iter().map(|(t, _)| *t).collect();
+        assert_eq!(order, [LinuxNamespaceType::User, LinuxNamespaceType::Pid, LinuxNamespaceType::Mount]);
+        let p = plan(&spec(r#"[{"type":"user"},{"type":"network","path":"/x/net"}]"#));
+        assert!(p.clone_flags.is_empty() && p.unshare_flags.contains(CloneFlags::CLONE_NEWUSER));
+        assert!(!p.fork_init);
+    }
+
+    #[test]
+    fn renders_maps() {
+        let m: Vec<LinuxIdMapping> = serde_json::from_str(r#"[{"containerID":0,"hostID":1000,"size":1},{"containerID":1,"hostID":100000,"size":65536}]"#).unwrap();
+        assert_eq!(map_text(&m), "0 1000 1\n1 100000 65536\n");
+    }
+}

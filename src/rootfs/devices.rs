@@ -1,0 +1,157 @@
+//! /dev inside the container: the default devices every container gets,
+//! the config's linux.devices, and the standard symlinks. Outside a user
+//! namespace devices are made with mknod; inside one mknod is not allowed,
+//! so the host's device node is bind-mounted onto an empty file instead.
+
+use std::fs::Permissions;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use pathrs::{InodeType, Root};
+
+use super::mounts::ensure_file;
+use super::{Context, fd_path};
+use crate::error::{Error, Result};
+
+struct Node {
+    path: PathBuf,
+    kind: LinuxDeviceType,
+    major: i64,
+    minor: i64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+const DEFAULTS: &[(&str, i64, i64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+const LINKS: &[(&str, &str)] = &[
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+    ("/dev/ptmx", "pts/ptmx"),
+];
+
+pub fn create(ctx: &Context, root: &Root) -> Result<()> {
+    let configured: &[LinuxDevice] = ctx
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or_default();
+    for &(p, major, minor) in DEFAULTS {
+        if configured.iter().any(|d| d.path() == Path::new(p)) {
+            continue;
+        }
+        let node = Node {
+            path: p.into(),
+            kind: LinuxDeviceType::C,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
+        make(ctx, root, &node)?;
+    }
+    for (i, d) in configured.iter().enumerate() {
+        let node = Node {
+            path: d.path().clone(),
+            kind: d.typ(),
+            major: d.major(),
+            minor: d.minor(),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        };
+        make(ctx, root, &node).map_err(|e| e.within(format!("linux.devices[{i}]")))?;
+    }
+    for (link, target) in LINKS {
+        match root.create(link, &InodeType::Symlink(target.into())) {
+            Ok(()) => {}
+            Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {}
+            Err(e) => return Err(Error::resolve("create symlink", link, e)),
+        }
+    }
+    Ok(())
+}
+
+fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
+    if let Some(parent) = n.path.parent() {
+        root.mkdir_all(parent, &Permissions::from_mode(0o755))
+            .map_err(|e| Error::resolve("create device directory", parent, e))?;
+    }
+    if ctx.in_userns {
+        let target = ensure_file(root, &n.path)?;
+        return mount(Some(&n.path), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| Error::sys(format!("bind host device {} into the container", n.path.display()), e));
+    }
+    let dev = libc::makedev(n.major as u32, n.minor as u32);
+    let perm = Permissions::from_mode(n.mode);
+    let inode = match n.kind {
+        LinuxDeviceType::C | LinuxDeviceType::U => InodeType::CharacterDevice(perm, dev),
+        LinuxDeviceType::B => InodeType::BlockDevice(perm, dev),
+        LinuxDeviceType::P => InodeType::Fifo(perm),
+        LinuxDeviceType::A => {
+            return Err(Error::State(format!(
+                "{}: type \"a\" is only valid in cgroup device rules",
+                n.path.display()
+            )));
+        }
+    };
+    match root.create(&n.path, &inode) {
+        Ok(()) => {}
+        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {
+            // The image ships a node (or anything else) there: replace it so
+            // the container gets exactly the configured device.
+            root.remove_file(&n.path)
+                .map_err(|e| Error::resolve("replace existing device", &n.path, e))?;
+            root.create(&n.path, &inode)
+                .map_err(|e| Error::resolve("create device", &n.path, e))?;
+        }
+        Err(e) => return Err(Error::resolve("create device", &n.path, e)),
+    }
+    if n.uid != 0 || n.gid != 0 {
+        let h = root.resolve_nofollow(&n.path).map_err(|e| Error::resolve("resolve device", &n.path, e))?;
+        nix::unistd::fchownat(
+            Some(h.as_fd().as_raw_fd()),
+            "",
+            Some(Uid::from_raw(n.uid)),
+            Some(Gid::from_raw(n.gid)),
+            nix::fcntl::AtFlags::AT_EMPTY_PATH,
+        )
+        .map_err(|e| Error::sys(format!("chown device {}", n.path.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Opens the host's /dev/null and checks it is the null device: masked
+/// paths are covered with it, and a fake one (a symlink or a file planted
+/// where /dev/null should be) must never be bound over them
+/// (CVE-2025-31133). Called before pivot_root, while / is still the host's.
+pub fn open_dev_null() -> Result<OwnedFd> {
+    let fd = open("/dev/null", OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
+        .map_err(|e| Error::sys("open /dev/null", e))?;
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let st = fstat(fd.as_raw_fd()).map_err(|e| Error::sys("stat /dev/null", e))?;
+    let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
+    if !is_chr || st.st_rdev != libc::makedev(1, 3) {
+        return Err(Error::State("/dev/null is not the null device (1:3); refusing to mask paths with it".into()));
+    }
+    Ok(fd)
+}

@@ -1,0 +1,204 @@
+//! The container's root filesystem, set up by the init process inside its
+//! new mount namespace: propagation, the rootfs bind, the config's mounts,
+//! devices, masked and read-only paths, then pivot_root.
+//!
+//! Every path inside the rootfs is resolved with pathrs (openat2
+//! RESOLVE_IN_ROOT), and every mount lands on the resulting file descriptor
+//! through /proc/self/fd/N, so a symlink in the image (or raced into it)
+//! can never send a mount outside the rootfs (CVE-2021-30465).
+
+mod cgroup_mount;
+mod devices;
+mod masked;
+mod mounts;
+pub mod options;
+mod pivot;
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use oci_spec::runtime::Spec;
+use pathrs::Root;
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result, SysContext};
+
+pub use devices::open_dev_null;
+pub use mounts::ensure_file;
+pub use pivot::{enter, finish};
+
+/// What the rootfs steps need to know besides the config.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub in_userns: bool,
+    pub new_cgroupns: bool,
+    pub cgroup: &'a Cgroup,
+}
+
+/// The path the kernel resolves to an open file: how mount(2) and friends
+/// reach a target resolved safely inside the rootfs.
+pub fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else {
+        return Ok(None);
+    };
+    let f = match p {
+        "" => return Ok(None),
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        other => {
+            return Err(Error::config(
+                "linux.rootfsPropagation",
+                format!("{other:?} is not a propagation type"),
+            ));
+        }
+    };
+    Ok(Some(f))
+}
+
+/// Everything up to (not including) pivot_root. Returns the rootfs root
+/// handle for the steps that follow (console, pivot).
+pub fn setup(ctx: &Context) -> Result<Root> {
+    // Keep our mounts from propagating back to the host: everything becomes a
+    // slave (or private, when asked) before the first mount.
+    let flags = match propagation_flags(ctx.spec)? {
+        Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).sys(|| "make / a slave mount".into())?;
+    // pivot_root needs the new root to be a mount point.
+    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
+    let root = Root::open(ctx.rootfs).map_err(|e| Error::resolve("open rootfs", ctx.rootfs, e))?;
+    mounts::mount_all(ctx, &root)?;
+    crate::logging::phase("mounts");
+    devices::create(ctx, &root)?;
+    crate::logging::phase("devices");
+    Ok(root)
+}
+
+/// Masked and read-only paths: after everything else is mounted, so the
+/// config's own mounts cannot undo them.
+pub fn protect(spec: &Spec, root: &Root) -> Result<()> {
+    masked::apply(spec, root)
+}
+
+/// Resolves `path` in the rootfs, mapping "does not exist" to None.
+fn resolve_existing(root: &Root, path: &Path) -> Result<Option<pathrs::Handle>> {
+    match root.resolve(path) {
+        Ok(h) => Ok(Some(h)),
+        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(Error::resolve("resolve in rootfs", path, e)),
+    }
+}
+
+/// mount_setattr(2) on one mount (or a tree with `recursive`).
+fn set_attr(target: BorrowedFd<'_>, set: u64, clr: u64, recursive: bool, what: &Path) -> Result<()> {
+    if set == 0 && clr == 0 {
+        return Ok(());
+    }
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from a live
+    // struct laid out as the kernel's struct mount_attr; the fd is open.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Error::sys(
+            format!("mount_setattr on {} (set {set:#x}, clear {clr:#x})", what.display()),
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+/// Mount attributes equivalent to mount(2) flags, for changing an existing
+/// mount (a bind) without a remount that would need every locked flag.
+fn flags_to_attr(flags: MsFlags) -> u64 {
+    use options::attr;
+    let mut a = 0;
+    for (f, v) in [
+        (MsFlags::MS_RDONLY, attr::RDONLY),
+        (MsFlags::MS_NOSUID, attr::NOSUID),
+        (MsFlags::MS_NODEV, attr::NODEV),
+        (MsFlags::MS_NOEXEC, attr::NOEXEC),
+        (MsFlags::MS_NODIRATIME, attr::NODIRATIME),
+        (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), attr::NOSYMFOLLOW),
+    ] {
+        if flags.contains(f) {
+            a |= v;
+        }
+    }
+    a
+}
+
+/// The atime mode asked for by mount(2) flags, if any.
+fn atime_attr(flags: MsFlags) -> Option<u64> {
+    use options::attr;
+    if flags.contains(MsFlags::MS_NOATIME) {
+        Some(attr::NOATIME)
+    } else if flags.contains(MsFlags::MS_STRICTATIME) {
+        Some(attr::STRICTATIME)
+    } else if flags.contains(MsFlags::MS_RELATIME) {
+        Some(attr::RELATIME)
+    } else {
+        None
+    }
+}
+
+/// Applies per-mount flags to an existing (bind) mount: what `set` asks
+/// for, minus what `cleared` removes; the atime mode replaces the old one.
+fn apply_flags(target: BorrowedFd<'_>, set: MsFlags, cleared: MsFlags, what: &Path) -> Result<()> {
+    let mut s = flags_to_attr(set);
+    let mut c = flags_to_attr(cleared);
+    if let Some(a) = atime_attr(set) {
+        s |= a;
+        c |= options::attr::ATIME_MASK;
+    }
+    set_attr(target, s, c, false, what)
+}
+
+/// A path buffer for the container-side path of mount `i`, for errors.
+fn field(i: usize, name: &str) -> String {
+    format!("mounts[{i}].{name}")
+}
+
+fn handle_fd(h: &pathrs::Handle) -> BorrowedFd<'_> {
+    h.as_fd()
+}
+
+fn bundle_relative(bundle: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { bundle.join(p) }
+}

@@ -1,0 +1,161 @@
+//! The config's `mounts`, in order.
+
+use std::fs::Permissions;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{MsFlags, mount};
+use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
+use oci_spec::runtime::Mount;
+use pathrs::Root;
+use pathrs::flags::OpenFlags;
+
+use super::options::{self, Options};
+use super::{Context, apply_flags, bundle_relative, cgroup_mount, fd_path, field, set_attr};
+use crate::error::{Error, Result};
+
+/// Files under /proc that may be mounted over (lxcfs and similar tools
+/// provide container-aware versions of them); anything else there is
+/// refused, so a config cannot hide or redirect procfs's protections.
+const PROC_ALLOWED: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+pub fn mount_all(ctx: &Context, root: &Root) -> Result<()> {
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        mount_one(ctx, root, i, m)?;
+    }
+    Ok(())
+}
+
+/// The destination with "." and ".." folded, as the container sees it.
+fn clean(dest: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in dest.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
+    let dest = clean(m.destination());
+    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let typ = m.typ().as_deref().unwrap_or("");
+    if dest == Path::new("/proc") && typ != "proc" && !opts.is_bind() {
+        return Err(Error::config(field(i, "destination"), "/proc can only be mounted with type proc"));
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        return cgroup_mount::mount(ctx, root, i, &dest, &opts);
+    }
+    if opts.is_bind() {
+        bind(ctx, root, i, m, &dest, &opts)
+    } else {
+        let target = root
+            .mkdir_all(&dest, &Permissions::from_mode(0o755))
+            .map_err(|e| Error::resolve("create mount point", &dest, e))?;
+        check_proc_target(i, &dest, target.as_fd())?;
+        let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| typ.into());
+        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        mount(Some(&source), fd_path(target.as_fd()).as_str(), Some(typ), opts.flags, data).map_err(|e| {
+            Error::sys(format!("{}: mount {typ} {} on {}", field(i, "destination"), source.display(), dest.display()), e)
+        })?;
+        finish(root, i, &dest, &opts)
+    }
+}
+
+fn bind(ctx: &Context, root: &Root, i: usize, m: &Mount, dest: &Path, opts: &Options) -> Result<()> {
+    let source = m
+        .source()
+        .as_deref()
+        .map(|s| bundle_relative(ctx.bundle, s))
+        .ok_or_else(|| Error::config(field(i, "source"), "a bind mount needs a source"))?;
+    let meta = std::fs::metadata(&source)
+        .map_err(|e| Error::config(field(i, "source"), format!("{}: {e}", source.display())))?;
+    let target = if meta.is_dir() {
+        root.mkdir_all(dest, &Permissions::from_mode(0o755))
+            .map_err(|e| Error::resolve("create mount point", dest, e))?
+    } else {
+        ensure_file(root, dest)?
+    };
+    check_proc_target(i, dest, target.as_fd())?;
+    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(Some(&source), fd_path(target.as_fd()).as_str(), None::<&str>, flags, None::<&str>).map_err(|e| {
+        Error::sys(format!("{}: bind {} on {}", field(i, "destination"), source.display(), dest.display()), e)
+    })?;
+    finish(root, i, dest, opts)
+}
+
+/// Creates an empty file to bind a file onto (and its parent directories).
+pub fn ensure_file(root: &Root, dest: &Path) -> Result<pathrs::Handle> {
+    if let Some(parent) = dest.parent() {
+        root.mkdir_all(parent, &Permissions::from_mode(0o755))
+            .map_err(|e| Error::resolve("create mount point", parent, e))?;
+    }
+    match root.create_file(dest, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC, &Permissions::from_mode(0o644)) {
+        Ok(_) => {}
+        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {}
+        Err(e) => return Err(Error::resolve("create mount point", dest, e)),
+    }
+    root.resolve(dest).map_err(|e| Error::resolve("resolve mount point", dest, e))
+}
+
+/// A destination that resolves onto procfs (directly, or through a symlink
+/// in the image) may only be one of the allowed files.
+fn check_proc_target(i: usize, dest: &Path, target: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    let on_proc = fstatfs(target).is_ok_and(|s| s.filesystem_type() == PROC_SUPER_MAGIC);
+    if on_proc && !PROC_ALLOWED.iter().any(|p| Path::new(p) == dest) {
+        return Err(Error::config(
+            field(i, "destination"),
+            format!("{} is inside /proc; only {} may be mounted there", dest.display(), PROC_ALLOWED.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// After the mount itself: flags a bind needs applied separately, then
+/// propagation and recursive attributes, on the new mount (resolved again:
+/// the fd taken before the mount still points beneath it).
+fn finish(root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
+    let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    let needs_bind_flags = opts.is_bind() && (!extra.is_empty() || !opts.cleared.is_empty());
+    if !needs_bind_flags && opts.propagation.is_empty() && opts.attr_set == 0 && opts.attr_clr == 0 {
+        return Ok(());
+    }
+    let top = root.resolve(dest).map_err(|e| Error::resolve("resolve mount", dest, e))?;
+    if needs_bind_flags {
+        apply_flags(top.as_fd(), extra, opts.cleared, dest)?;
+    }
+    for p in &opts.propagation {
+        mount(None::<&str>, fd_path(top.as_fd()).as_str(), None::<&str>, *p, None::<&str>)
+            .map_err(|e| Error::sys(format!("{}: set propagation {p:?} on {}", field(i, "options"), dest.display()), e))?;
+    }
+    set_attr(top.as_fd(), opts.attr_set, opts.attr_clr, true, dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_destinations() {
+        assert_eq!(clean(Path::new("/a/../b/./c")), Path::new("/b/c"));
+        assert_eq!(clean(Path::new("/../../proc")), Path::new("/proc"));
+        assert_eq!(clean(Path::new("dev//shm/")), Path::new("/dev/shm"));
+    }
+}

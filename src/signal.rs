@@ -1,0 +1,65 @@
+//! Signalling and waiting for a container's init through a pidfd, opened
+//! and then checked against the recorded start time: once the pidfd is
+//! open it cannot come to mean another process, so a reused pid is never
+//! signalled.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+
+use crate::error::{Error, Result};
+use crate::pidstat;
+use crate::state::State;
+
+/// The init's pidfd, or None when it is gone or the pid is someone else's.
+pub fn open_init(state: &State) -> Result<Option<OwnedFd>> {
+    if state.pid <= 0 {
+        return Ok(None);
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, state.pid, 0) };
+    if fd < 0 {
+        return match Errno::last() {
+            Errno::ESRCH => Ok(None),
+            e => Err(Error::sys(format!("pidfd_open {}", state.pid), e)),
+        };
+    }
+    // SAFETY: the syscall returned a new descriptor that we now own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let same = pidstat::read(state.pid).is_some_and(|s| s.start_time == state.init_start_time);
+    Ok(same.then_some(fd))
+}
+
+pub fn send(pidfd: &OwnedFd, sig: Signal) -> Result<()> {
+    // SAFETY: pidfd_send_signal with a null siginfo sends `sig` as kill(2)
+    // would; the fd is open.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig as i32, std::ptr::null::<u8>(), 0) };
+    if r < 0 && Errno::last() != Errno::ESRCH {
+        return Err(Error::sys(format!("send {sig}"), Errno::last()));
+    }
+    Ok(())
+}
+
+pub fn send_to_init(state: &State, sig: Signal) -> Result<()> {
+    match open_init(state)? {
+        Some(fd) => send(&fd, sig),
+        None => Err(Error::State(format!("container {} is not running", state.id))),
+    }
+}
+
+/// Waits until the process exits (a pidfd polls readable then); false on
+/// timeout.
+pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
+    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(pidfd), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) => return Ok(n > 0),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll the init's pidfd", e)),
+        }
+    }
+}

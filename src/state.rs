@@ -1,0 +1,214 @@
+//! A container's lifecycle state on disk: the directory ROOT/ID, its lock,
+//! and state.json. There is no daemon, so every command reads this, and the
+//! status is derived from the init process each time, never stored.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{FlockArg, flock};
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, PathContext, Result};
+use crate::pidstat;
+
+const STATE_FILE: &str = "state.json";
+const FIFO: &str = "exec.fifo";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// Checks a container id the way runc does: letters, digits, and `_+-.`,
+/// and never a path component that climbs.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config("container id", format!("{id:?} is invalid: use letters, digits and _+-.")))
+    }
+}
+
+/// A locked container directory. The lock (flock on the directory) is held
+/// until this value is dropped, serialising commands on one id.
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: File,
+}
+
+impl ContainerDir {
+    /// Makes ROOT/ID for a new container; an existing one is an error.
+    pub fn create(root: &Path, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .at("create state root", root)?;
+        let path = root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
+            Err(e) => return Err(Error::path("create state dir", &path, e)),
+        }
+        Self::lock(id, path)
+    }
+
+    /// Opens and locks the directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        Self::lock(id, root.join(id))
+    }
+
+    fn lock(id: &str, path: PathBuf) -> Result<Self> {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
+            Err(e) => return Err(Error::path("open state dir", &path, e)),
+        };
+        flock(file.as_raw_fd(), FlockArg::LockExclusive)
+            .map_err(|e| Error::sys(format!("lock {}", path.display()), e))?;
+        // A delete that held the lock before us removed the directory.
+        if file.metadata().at("stat", &path)?.nlink() == 0 {
+            return Err(Error::NotFound(id.into()));
+        }
+        Ok(ContainerDir {
+            id: id.into(),
+            path,
+            _lock: file,
+        })
+    }
+
+    /// The lock's descriptor, which a forked init must close so that later
+    /// commands on this container are not locked out.
+    pub fn lock_fd(&self) -> i32 {
+        self._lock.as_raw_fd()
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(FIFO)
+    }
+
+    pub fn remove(self) -> Result<()> {
+        fs::remove_dir_all(&self.path).at("remove state dir", &self.path)
+    }
+}
+
+/// What state.json holds: the runtime-spec state, plus what later commands
+/// need (the init's start time, the cgroup directories).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub init_start_time: u64,
+    pub cgroup: Cgroup,
+}
+
+impl State {
+    pub fn load(dir: &ContainerDir) -> Result<State> {
+        let path = dir.path.join(STATE_FILE);
+        let bytes = fs::read(&path).at("read", &path)?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            Error::config(
+                format!("{} {}", path.display(), e.path()),
+                format!("{} (the state is damaged: `berth delete -f {}` removes it)", e.inner(), dir.id),
+            )
+        })
+    }
+
+    /// Writes state.json atomically: readers see the old or the new file.
+    pub fn save(&self, dir: &ContainerDir) -> Result<()> {
+        let tmp = dir.path.join(".state.json.tmp");
+        let bytes = serde_json::to_vec(self).expect("state serialises");
+        fs::write(&tmp, bytes).at("write", &tmp)?;
+        let path = dir.path.join(STATE_FILE);
+        fs::rename(&tmp, &path).at("rename to", &path)
+    }
+
+    /// The status, from the init process: gone or exited (or a different
+    /// process under the same pid) is stopped; alive with the exec fifo still
+    /// in place is created; otherwise running.
+    pub fn status(&self, dir: &ContainerDir) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if dir.fifo().exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    pub fn init_alive(&self) -> bool {
+        self.pid > 0
+            && pidstat::read(self.pid)
+                .is_some_and(|s| s.start_time == self.init_start_time && !s.exited())
+    }
+
+    /// The runtime-spec state document, as `berth state` prints it (runc's
+    /// extra fields included: engines parse them).
+    pub fn to_json(&self, status: Status) -> serde_json::Value {
+        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": pid,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+            "annotations": self.annotations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-1.2_3+x", "X"] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é"] {
+            let e = validate_id(bad).unwrap_err().to_string();
+            assert!(e.starts_with("container id:"), "{e}");
+        }
+    }
+}

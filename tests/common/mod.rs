@@ -1,0 +1,165 @@
+//! Test harness: real containers from real bundles. Each `Bundle` gets its
+//! own state root, bundle directory and cgroup path; dropping it deletes
+//! the container and checks that nothing of it is left behind.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// The shared busybox rootfs, built once per test run.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rootfs");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
+        let st = Command::new(script).arg(&dir).status().expect("run hack/mkrootfs.sh");
+        assert!(st.success(), "hack/mkrootfs.sh failed");
+        dir
+    })
+}
+
+/// A unique container id for this test.
+pub fn unique_id(name: &str) -> String {
+    format!("berth-test-{name}-{}", std::process::id())
+}
+
+pub struct Bundle {
+    pub id: String,
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub config: Value,
+}
+
+impl Bundle {
+    /// A bundle running `args` with berth's default config, minus the pty,
+    /// with a writable root and its cgroup named after the container.
+    pub fn new(name: &str, args: &[&str]) -> Bundle {
+        let id = unique_id(name);
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bundles").join(&id);
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let out = Command::new(BERTH).args(["spec", "-b"]).arg(&base).output().unwrap();
+        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut config: Value = serde_json::from_slice(&std::fs::read(base.join("config.json")).unwrap()).unwrap();
+        config["root"] = json!({"path": rootfs(), "readonly": true});
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        config["linux"]["cgroupsPath"] = json!(format!("/berth-tests/{id}"));
+        Bundle {
+            id,
+            root: base.join("state"),
+            dir: base,
+            config,
+        }
+    }
+
+    pub fn write_config(&self) {
+        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    /// Runs berth with this bundle's state root. Output goes through files,
+    /// not pipes: a created container keeps berth's stdio as its own, so a
+    /// pipe would not close until the container exits.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.write_config();
+        let out_path = self.dir.join(".berth.out");
+        let err_path = self.dir.join(".berth.err");
+        let status = Command::new(BERTH)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .status()
+            .expect("run berth");
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        }
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({:?}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs the container in the foreground; returns (exit code, stdout, stderr).
+    pub fn run(&self) -> (i32, String, String) {
+        let out = self.berth(&["run", &self.id]);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a shell script in the container and returns its stdout, asserting success.
+    pub fn sh(name: &str, script: &str) -> String {
+        let b = Bundle::new(name, &["sh", "-c", script]);
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "script {script:?} failed: {out}{err}");
+        out
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_str(&self.ok(&["state", &self.id])).expect("state JSON")
+    }
+
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let rel = format!("berth-tests/{}", self.id);
+        ["memory", "pids", "cpu", "devices", "freezer", "blkio", "cpuset", "cpuacct"]
+            .iter()
+            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&rel))
+            .collect()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = Command::new(BERTH)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "-f", &self.id])
+            .output();
+        let leaks = leaks_of(self);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            assert!(leaks.is_empty(), "container {} left behind: {leaks:?}", self.id);
+        }
+    }
+}
+
+/// What a deleted container must not leave: its state dir, cgroups,
+/// mounts and processes.
+pub fn leaks_of(b: &Bundle) -> Vec<String> {
+    let mut leaks = Vec::new();
+    if b.root.join(&b.id).exists() {
+        leaks.push(format!("state dir {}", b.root.join(&b.id).display()));
+    }
+    for d in b.cgroup_dirs() {
+        if d.exists() {
+            leaks.push(format!("cgroup {}", d.display()));
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if mountinfo.contains(&b.id) {
+        leaks.push("a mount".into());
+    }
+    leaks
+}

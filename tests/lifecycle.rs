@@ -1,0 +1,183 @@
+//! create, start, state, kill, delete, list and run: the lifecycle as
+//! engines drive it, checked from the host.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Bundle;
+
+fn wait_status(b: &Bundle, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = b.state();
+        if s["status"] == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "status stayed {} (wanted {want})", s["status"]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn create_start_kill_delete() {
+    let b = Bundle::new("lifecycle", &["sleep", "1000"]);
+    let pidfile = b.dir.join("init.pid");
+    b.ok(&["create", "--pid-file", pidfile.to_str().unwrap(), &b.id]);
+    let s = b.state();
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["id"], b.id.as_str());
+    assert_eq!(s["bundle"], b.dir.canonicalize().unwrap().to_str().unwrap());
+    let pid = s["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    // The process sits in its cgroup before it runs the container's code.
+    let procs = std::fs::read_to_string(b.cgroup_dirs()[0].join("cgroup.procs")).unwrap();
+    assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
+    // Not yet exec'd: still berth (the sealed copy), not sleep.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().contains("memfd:berth"), "{exe:?}");
+
+    let list = b.ok(&["list"]);
+    assert!(list.lines().any(|l| l.starts_with(&b.id) && l.contains("created")), "{list}");
+
+    b.ok(&["start", &b.id]);
+    wait_status(&b, "running");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.ends_with("busybox"), "{exe:?}");
+    let err = b.berth(&["start", &b.id]);
+    assert!(!err.status.success());
+
+    let out = b.berth(&["delete", &b.id]);
+    assert!(!out.status.success(), "delete of a running container must fail");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running"));
+
+    b.ok(&["kill", &b.id, "KILL"]);
+    wait_status(&b, "stopped");
+    assert_eq!(b.state()["pid"], 0);
+    b.ok(&["delete", &b.id]);
+    assert!(!b.root.join(&b.id).exists());
+    for d in b.cgroup_dirs() {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    let out = b.berth(&["state", &b.id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn run_returns_exit_status() {
+    let b = Bundle::new("exit3", &["sh", "-c", "exit 3"]);
+    assert_eq!(b.run().0, 3);
+    assert!(!b.root.join(&b.id).exists(), "run removes the container");
+}
+
+/// A foreground run in the background of the test, and its container's pid.
+fn spawn_run(b: &Bundle) -> (std::process::Child, i64) {
+    b.write_config();
+    let child = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["run", &b.id])
+        .current_dir(&b.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(b.dir.join(".run.out")).unwrap())
+        .stderr(std::fs::File::create(b.dir.join(".run.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = b.berth(&["state", &b.id]);
+        if out.status.success() {
+            let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if s["status"] == "running" {
+                return (child, s["pid"].as_i64().unwrap());
+            }
+        }
+        assert!(Instant::now() < deadline, "container never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn foreground_run_reports_death_by_signal() {
+    let b = Bundle::new("killed", &["sleep", "1000"]);
+    let (mut child, _) = spawn_run(&b);
+    b.ok(&["kill", &b.id, "KILL"]);
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+}
+
+#[test]
+fn foreground_run_forwards_signals() {
+    let b = Bundle::new("forward", &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"]);
+    let (mut child, _) = spawn_run(&b);
+    // Give the shell time to install its trap before the signal arrives.
+    std::thread::sleep(Duration::from_millis(200));
+    nix_kill(child.id(), libc_sigterm());
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+}
+
+fn libc_sigterm() -> i32 {
+    15
+}
+
+fn nix_kill(pid: u32, sig: i32) {
+    let st = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn run_detached_and_kill_with_signal_names() {
+    let b = Bundle::new("detach", &["sleep", "1000"]);
+    b.ok(&["run", "-d", &b.id]);
+    wait_status(&b, "running");
+    b.ok(&["kill", &b.id, "SIGTERM"]);
+    // sleep as pid 1 ignores SIGTERM (no handler): the kernel drops it.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(b.state()["status"], "running");
+    b.ok(&["kill", &b.id, "9"]);
+    wait_status(&b, "stopped");
+    b.ok(&["delete", &b.id]);
+}
+
+#[test]
+fn delete_force_and_created_containers() {
+    let b = Bundle::new("force", &["sleep", "1000"]);
+    b.ok(&["run", "-d", &b.id]);
+    b.ok(&["delete", "-f", &b.id]);
+    let b2 = Bundle::new("created-delete", &["true"]);
+    b2.ok(&["create", &b2.id]);
+    b2.ok(&["delete", &b2.id]);
+    assert!(!b2.root.join(&b2.id).exists());
+}
+
+#[test]
+fn duplicate_id_is_refused_and_leaves_the_first() {
+    let b = Bundle::new("dup", &["sleep", "1000"]);
+    b.ok(&["create", &b.id]);
+    let out = b.berth(&["create", &b.id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(b.state()["status"], "created");
+}
+
+#[test]
+fn list_json_and_quiet() {
+    let b = Bundle::new("list", &["sleep", "1000"]);
+    b.ok(&["create", &b.id]);
+    let v: serde_json::Value = serde_json::from_str(&b.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(v[0]["id"], b.id.as_str());
+    assert_eq!(v[0]["status"], "created");
+    assert_eq!(b.ok(&["list", "-q"]).trim(), b.id);
+}
+
+#[test]
+fn missing_container_is_a_clear_error() {
+    let b = Bundle::new("missing", &["true"]);
+    for args in [vec!["start", "nope"], vec!["kill", "nope"], vec!["delete", "nope"], vec!["state", "nope"]] {
+        let out = b.berth(&args);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("container nope does not exist"), "{args:?}: {err}");
+    }
+}
