@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
-use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC, statfs};
+use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, statfs};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
@@ -92,10 +92,15 @@ impl Cgroup {
             });
         }
         if fs_type.filesystem_type() != TMPFS_MAGIC {
-            return Err(Error::State(format!("{ROOT} is neither cgroup2 nor a tmpfs of v1 hierarchies")));
+            return Err(Error::State(format!(
+                "{ROOT} is neither cgroup2 nor a tmpfs of v1 hierarchies"
+            )));
         }
         let mut dirs = Vec::new();
-        for m in own.iter().filter(|m| !m.controllers.is_empty() && !m.controllers.starts_with("name=")) {
+        for m in own
+            .iter()
+            .filter(|m| !m.controllers.is_empty() && !m.controllers.starts_with("name="))
+        {
             // systemd mounts each hierarchy at ROOT/<controllers>; a hierarchy
             // mounted elsewhere is not one we manage.
             let mount = root.join(&m.controllers);
@@ -105,7 +110,10 @@ impl Cgroup {
             }
             dirs.push(join(&mount, &m.path, cgroups_path)?);
         }
-        Ok(Cgroup { dirs, unified: false })
+        Ok(Cgroup {
+            dirs,
+            unified: false,
+        })
     }
 
     /// Creates every directory; cpuset needs cpus and mems before it accepts
@@ -163,7 +171,9 @@ impl Cgroup {
                 match fs::remove_dir(dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
                         for pid in self.pids() {
                             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                         }
@@ -208,8 +218,13 @@ mod tests {
         let m = Path::new("/sys/fs/cgroup/memory");
         let own = Path::new("/user.slice");
         assert_eq!(join(m, own, Path::new("/a/b")).unwrap(), m.join("a/b"));
-        assert_eq!(join(m, own, Path::new("c")).unwrap(), m.join("user.slice/c"));
-        let err = join(m, own, Path::new("/a/../../etc")).unwrap_err().to_string();
+        assert_eq!(
+            join(m, own, Path::new("c")).unwrap(),
+            m.join("user.slice/c")
+        );
+        let err = join(m, own, Path::new("/a/../../etc"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("linux.cgroupsPath: /a/../../etc"), "{err}");
     }
 }

@@ -44,7 +44,13 @@ pub fn fork(flags: CloneFlags, cgroup: Option<RawFd>) -> Result<i32> {
     // SAFETY: clone3 reads a live, correctly sized clone_args; with no stack
     // given, the child resumes here on a copy of our address space, exactly
     // like fork(2).
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     if r >= 0 {
         return Ok(r as i32);
     }
@@ -59,11 +65,16 @@ pub fn fork(flags: CloneFlags, cgroup: Option<RawFd>) -> Result<i32> {
 /// Forks a sibling: the child's parent is our parent (CLONE_PARENT), so the
 /// runtime that waits for the init can reap it.
 pub fn fork_sibling() -> Result<i32> {
-    legacy((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_long).map_err(|e| Error::sys("fork the init process", e))
+    legacy((libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_long)
+        .map_err(|e| Error::sys("fork the init process", e))
 }
 
 fn legacy(flags: libc::c_long) -> std::result::Result<i32, Errno> {
     // SAFETY: clone with a null stack is fork(2) with flags; see `fork`.
     let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if r < 0 { Err(Errno::last()) } else { Ok(r as i32) }
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r as i32)
+    }
 }

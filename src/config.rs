@@ -18,7 +18,11 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." || path == "?" { "config.json".to_string() } else { path };
+        let field = if path == "." || path == "?" {
+            "config.json".to_string()
+        } else {
+            path
+        };
         Error::config(field, e.into_inner().to_string())
     })?;
     Ok(spec)
@@ -26,14 +30,24 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
 
 /// The rootfs directory named by root.path, relative to the bundle.
 pub fn rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
-    let root = spec.root().as_ref().ok_or_else(|| Error::config("root", "is required"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root", "is required"))?;
     let p = root.path();
-    let full = if p.is_absolute() { p.clone() } else { bundle.join(p) };
+    let full = if p.is_absolute() {
+        p.clone()
+    } else {
+        bundle.join(p)
+    };
     let canon = full
         .canonicalize()
         .map_err(|e| Error::config("root.path", format!("{}: {e}", full.display())))?;
     if !canon.is_dir() {
-        return Err(Error::config("root.path", format!("{} is not a directory", canon.display())));
+        return Err(Error::config(
+            "root.path",
+            format!("{} is not a directory", canon.display()),
+        ));
     }
     Ok(canon)
 }
@@ -41,7 +55,16 @@ pub fn rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 /// Sysctls that a kernel namespace makes per-container, with the namespace
 /// they need.
 fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
-    const IPC: &[&str] = &["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
         Some(LinuxNamespaceType::Ipc)
     } else if key.starts_with("net.") {
@@ -56,14 +79,26 @@ fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
 pub fn validate(spec: &Spec) -> Result<()> {
     let v = spec.version();
     if !v.starts_with("1.") {
-        return Err(Error::config("ociVersion", format!("{v:?} is not a supported version (1.x)")));
+        return Err(Error::config(
+            "ociVersion",
+            format!("{v:?} is not a supported version (1.x)"),
+        ));
     }
-    let process = spec.process().as_ref().ok_or_else(|| Error::config("process", "is required"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "is required"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(Error::config("process.args", "must name at least the program to run"));
+        return Err(Error::config(
+            "process.args",
+            "must name at least the program to run",
+        ));
     }
     if !process.cwd().is_absolute() {
-        return Err(Error::config("process.cwd", format!("{} must be an absolute path", process.cwd().display())));
+        return Err(Error::config(
+            "process.cwd",
+            format!("{} must be an absolute path", process.cwd().display()),
+        ));
     }
     if let Some(r) = process.rlimits() {
         crate::process::rlimits::validate(r)?;
@@ -71,7 +106,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(adj) = process.oom_score_adj()
         && !(-1000..=1000).contains(&adj)
     {
-        return Err(Error::config("process.oomScoreAdj", format!("{adj} is outside -1000..1000")));
+        return Err(Error::config(
+            "process.oomScoreAdj",
+            format!("{adj} is outside -1000..1000"),
+        ));
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
@@ -82,52 +120,104 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     let linux = spec.linux().as_ref();
-    let namespaces = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or_default();
+    let namespaces = linux
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
     let mut seen = HashSet::new();
     for (i, ns) in namespaces.iter().enumerate() {
         if !seen.insert(ns.typ()) {
-            return Err(Error::config(format!("linux.namespaces[{i}].type"), format!("{} is listed twice", ns.typ())));
+            return Err(Error::config(
+                format!("linux.namespaces[{i}].type"),
+                format!("{} is listed twice", ns.typ()),
+            ));
         }
         if let Some(p) = ns.path()
             && !p.is_absolute()
         {
-            return Err(Error::config(format!("linux.namespaces[{i}].path"), format!("{} must be an absolute path", p.display())));
+            return Err(Error::config(
+                format!("linux.namespaces[{i}].path"),
+                format!("{} must be an absolute path", p.display()),
+            ));
         }
     }
-    let new = |t| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
+    let new = |t| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
     let has = |t| namespaces.iter().any(|n| n.typ() == t);
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !new(LinuxNamespaceType::Uts) {
-        return Err(Error::config("hostname", "needs a new uts namespace (linux.namespaces)"));
+        return Err(Error::config(
+            "hostname",
+            "needs a new uts namespace (linux.namespaces)",
+        ));
     }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !new(LinuxNamespaceType::Uts) {
-        return Err(Error::config("domainname", "needs a new uts namespace (linux.namespaces)"));
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !new(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::config(
+            "domainname",
+            "needs a new uts namespace (linux.namespaces)",
+        ));
     }
     if !has(LinuxNamespaceType::Mount) {
-        return Err(Error::config("linux.namespaces", "a mount namespace is required to set up the rootfs"));
+        return Err(Error::config(
+            "linux.namespaces",
+            "a mount namespace is required to set up the rootfs",
+        ));
     }
-    let uid_maps = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
-    let gid_maps = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+    let uid_maps = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid_maps = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
     if new(LinuxNamespaceType::User) {
         if uid_maps.is_empty() {
-            return Err(Error::config("linux.uidMappings", "a new user namespace needs uid mappings"));
+            return Err(Error::config(
+                "linux.uidMappings",
+                "a new user namespace needs uid mappings",
+            ));
         }
         if gid_maps.is_empty() {
-            return Err(Error::config("linux.gidMappings", "a new user namespace needs gid mappings"));
+            return Err(Error::config(
+                "linux.gidMappings",
+                "a new user namespace needs gid mappings",
+            ));
         }
     } else if !uid_maps.is_empty() || !gid_maps.is_empty() {
-        return Err(Error::config("linux.uidMappings", "id mappings need a new user namespace (linux.namespaces)"));
+        return Err(Error::config(
+            "linux.uidMappings",
+            "id mappings need a new user namespace (linux.namespaces)",
+        ));
     }
-    if linux.and_then(|l| l.time_offsets().as_ref()).is_some_and(|o| !o.is_empty()) && !new(LinuxNamespaceType::Time) {
-        return Err(Error::config("linux.timeOffsets", "time offsets need a new time namespace"));
+    if linux
+        .and_then(|l| l.time_offsets().as_ref())
+        .is_some_and(|o| !o.is_empty())
+        && !new(LinuxNamespaceType::Time)
+    {
+        return Err(Error::config(
+            "linux.timeOffsets",
+            "time offsets need a new time namespace",
+        ));
     }
-    for key in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flat_map(|s| s.keys()) {
+    for key in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flat_map(|s| s.keys())
+    {
         match sysctl_namespace(key) {
             Some(t) if new(t) => {}
             Some(t) => {
-                return Err(Error::config(format!("linux.sysctl.{key}"), format!("needs a new {t} namespace")));
+                return Err(Error::config(
+                    format!("linux.sysctl.{key}"),
+                    format!("needs a new {t} namespace"),
+                ));
             }
             None => {
-                return Err(Error::config(format!("linux.sysctl.{key}"), "is not namespaced: it would change the host"));
+                return Err(Error::config(
+                    format!("linux.sysctl.{key}"),
+                    "is not namespaced: it would change the host",
+                ));
             }
         }
     }
@@ -161,17 +251,32 @@ mod tests {
         let e = err(|v| v["process"]["user"]["uid"] = "x".into());
         assert!(e.starts_with("process.user.uid: invalid type"), "{e}");
         let e = err(|v| v["linux"]["namespaces"][1]["type"] = "pids".into());
-        assert!(e.starts_with("linux.namespaces[1].type: unknown variant `pids`"), "{e}");
+        assert!(
+            e.starts_with("linux.namespaces[1].type: unknown variant `pids`"),
+            "{e}"
+        );
         let e = parse(b"{").unwrap_err().to_string();
         assert!(e.starts_with("config.json: EOF"), "{e}");
     }
 
     #[test]
     fn semantic_errors_name_the_field_and_value() {
-        assert_eq!(err(|v| v["process"]["args"] = serde_json::json!([])), "process.args: must name at least the program to run");
-        assert_eq!(err(|v| v["ociVersion"] = "2.0.0".into()), "ociVersion: \"2.0.0\" is not a supported version (1.x)");
-        assert_eq!(err(|v| v["process"]["cwd"] = "rel".into()), "process.cwd: rel must be an absolute path");
-        assert_eq!(err(|v| v["linux"]["namespaces"][2]["type"] = "pid".into()), "linux.namespaces[2].type: pid is listed twice");
+        assert_eq!(
+            err(|v| v["process"]["args"] = serde_json::json!([])),
+            "process.args: must name at least the program to run"
+        );
+        assert_eq!(
+            err(|v| v["ociVersion"] = "2.0.0".into()),
+            "ociVersion: \"2.0.0\" is not a supported version (1.x)"
+        );
+        assert_eq!(
+            err(|v| v["process"]["cwd"] = "rel".into()),
+            "process.cwd: rel must be an absolute path"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["namespaces"][2]["type"] = "pid".into()),
+            "linux.namespaces[2].type: pid is listed twice"
+        );
         assert_eq!(
             err(|v| {
                 v["domainname"] = "x".into();
@@ -184,10 +289,14 @@ mod tests {
             "linux.sysctl.kernel.panic: is not namespaced: it would change the host"
         );
         assert_eq!(
-            err(|v| v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"},{"type":"user"}])),
+            err(|v| v["linux"]["namespaces"] =
+                serde_json::json!([{"type":"mount"},{"type":"user"}])),
             "linux.uidMappings: a new user namespace needs uid mappings"
         );
-        assert_eq!(err(|v| v["linux"]["rootfsPropagation"] = "weird".into()), "linux.rootfsPropagation: \"weird\" is not a propagation type");
+        assert_eq!(
+            err(|v| v["linux"]["rootfsPropagation"] = "weird".into()),
+            "linux.rootfsPropagation: \"weird\" is not a propagation type"
+        );
         assert_eq!(
             err(|v| v["mounts"] = serde_json::json!([{"destination":"tmp","type":"tmpfs"}])),
             "mounts[0].destination: tmp must be an absolute path"

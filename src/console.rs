@@ -30,7 +30,9 @@ pub fn connect(path: &Path) -> Result<UnixStream> {
 /// slave for `attach`.
 pub fn setup_pty(root: &Root, socket: &UnixStream, size: Option<(u16, u16)>) -> Result<OwnedFd> {
     let ptmx_path = Path::new("/dev/pts/ptmx");
-    let handle = root.resolve(ptmx_path).map_err(|e| Error::resolve("resolve", ptmx_path, e))?;
+    let handle = root
+        .resolve(ptmx_path)
+        .map_err(|e| Error::resolve("resolve", ptmx_path, e))?;
     let master = handle
         .reopen(OpenFlags::O_RDWR | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC)
         .map_err(|e| Error::resolve("open", ptmx_path, e))?;
@@ -47,22 +49,42 @@ pub fn setup_pty(root: &Root, socket: &UnixStream, size: Option<(u16, u16)>) -> 
     // TIOCGPTPEER opens the slave through the master, with no path lookup
     // the container could redirect (CVE-2025-52565 class).
     // SAFETY: the ioctl takes open flags by value and returns a new fd.
-    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if slave < 0 {
-        return Err(Error::sys("open the pty slave (TIOCGPTPEER)", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "open the pty slave (TIOCGPTPEER)",
+            nix::errno::Errno::last(),
+        ));
     }
     // SAFETY: the ioctl returned a new descriptor that nothing else owns.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     if let Some((rows, cols)) = size {
-        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCSWINSZ reads a winsize from a live local.
         unsafe { set_winsz(slave.as_raw_fd(), &ws) }.sys(|| "set the console size".into())?;
     }
     send_fd(socket, master.as_fd(), "/dev/ptmx")?;
     drop(master);
     let console = crate::rootfs::ensure_file(root, Path::new("/dev/console"))?;
-    mount(Some(fd_path(slave.as_fd()).as_str()), fd_path(console.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .sys(|| "bind the pty onto /dev/console".into())?;
+    mount(
+        Some(fd_path(slave.as_fd()).as_str()),
+        fd_path(console.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .sys(|| "bind the pty onto /dev/console".into())?;
     Ok(slave)
 }
 
@@ -71,7 +93,10 @@ pub fn attach(slave: OwnedFd) -> Result<()> {
     nix::unistd::setsid().sys(|| "setsid".into())?;
     // SAFETY: TIOCSCTTY takes an int argument by value.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys("make the pty the controlling terminal", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "make the pty the controlling terminal",
+            nix::errno::Errno::last(),
+        ));
     }
     for fd in 0..3 {
         nix::unistd::dup2(slave.as_raw_fd(), fd).sys(|| format!("dup the pty onto fd {fd}"))?;
@@ -82,8 +107,14 @@ pub fn attach(slave: OwnedFd) -> Result<()> {
 pub fn send_fd(socket: &UnixStream, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
     let fds = [fd.as_raw_fd()];
     let iov = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .sys(|| "send the pty master over the console socket".into())?;
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .sys(|| "send the pty master over the console socket".into())?;
     Ok(())
 }
 
@@ -91,8 +122,13 @@ pub fn recv_fd(socket: &UnixStream) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-        .sys(|| "receive the pty master".into())?;
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .sys(|| "receive the pty master".into())?;
     for c in msg.cmsgs().sys(|| "read the console message".into())? {
         if let ControlMessageOwned::ScmRights(fds) = c
             && let Some(&fd) = fds.first()
@@ -101,12 +137,19 @@ pub fn recv_fd(socket: &UnixStream) -> Result<OwnedFd> {
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }
-    Err(Error::State("the console socket message carried no file descriptor".into()))
+    Err(Error::State(
+        "the console socket message carried no file descriptor".into(),
+    ))
 }
 
 /// The terminal size of `fd`, if it is a terminal.
 pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a winsize into a live local.
     unsafe { get_winsz(fd, &mut ws) }.ok().map(|_| ws)
 }

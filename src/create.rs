@@ -56,7 +56,12 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bool) -> Result<Created> {
+pub fn create(
+    root: &Path,
+    args: &CreateArgs,
+    start_by: StartBy,
+    own_console: bool,
+) -> Result<Created> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().map_err(|e| Error::path("get", "current directory", e))?,
@@ -66,11 +71,19 @@ pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bo
     config::validate(&spec)?;
     let rootfs = config::rootfs(&spec, &bundle)?;
     phase("config");
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let console = console_socket(args, terminal, own_console)?;
 
     let dir = ContainerDir::create(root, &args.id)?;
-    let mut cleanup = Cleanup { dir: Some(&dir), cgroup: None, child: None };
+    let mut cleanup = Cleanup {
+        dir: Some(&dir),
+        cgroup: None,
+        child: None,
+    };
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan)?;
     let cgroups_path = spec
@@ -107,7 +120,10 @@ pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bo
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
             preserve_fds: args.preserve_fds,
-            close_fds: [dir.lock_fd(), cgroup_fd.as_ref().map_or(-1, |f| f.as_raw_fd())],
+            close_fds: [
+                dir.lock_fd(),
+                cgroup_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            ],
         });
     }
     cleanup.child = Some(pid);
@@ -137,7 +153,11 @@ pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bo
             }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(s)) => return Err(Error::Init(s)),
-            Some(m) => return Err(Error::State(format!("unexpected {m:?} from the init process"))),
+            Some(m) => {
+                return Err(Error::State(format!(
+                    "unexpected {m:?} from the init process"
+                )));
+            }
             None => return Err(Error::Init("the init process exited during setup".into())),
         }
     }
@@ -156,7 +176,12 @@ pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bo
             .ok()
             .flatten()
             .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name),
-        annotations: spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         init_start_time: start_time,
         cgroup: cgroup.clone(),
     };
@@ -176,19 +201,28 @@ pub fn create(root: &Path, args: &CreateArgs, start_by: StartBy, own_console: bo
     })
 }
 
-type Maps<'a> = (&'a [oci_spec::runtime::LinuxIdMapping], &'a [oci_spec::runtime::LinuxIdMapping]);
+type Maps<'a> = (
+    &'a [oci_spec::runtime::LinuxIdMapping],
+    &'a [oci_spec::runtime::LinuxIdMapping],
+);
 
 fn id_maps(spec: &Spec) -> Maps<'_> {
     let l = spec.linux().as_ref();
     (
-        l.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default(),
-        l.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default(),
+        l.and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default(),
+        l.and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default(),
     )
 }
 
 /// The socket the init sends the pty master to: the engine's, or (for a
 /// foreground `run` without one) a pair whose other end berth keeps.
-fn console_socket(args: &CreateArgs, terminal: bool, own: bool) -> Result<Option<(UnixStream, Option<UnixStream>)>> {
+fn console_socket(
+    args: &CreateArgs,
+    terminal: bool,
+    own: bool,
+) -> Result<Option<(UnixStream, Option<UnixStream>)>> {
     match (&args.console_socket, terminal) {
         (Some(p), true) => Ok(Some((crate::console::connect(p)?, None))),
         (Some(_), false) => Err(Error::config(
@@ -196,10 +230,14 @@ fn console_socket(args: &CreateArgs, terminal: bool, own: bool) -> Result<Option
             "is false, so --console-socket cannot be used (no pty is allocated)",
         )),
         (None, true) if own => {
-            let (a, b) = UnixStream::pair().map_err(|e| Error::path("create", "console socket pair", e))?;
+            let (a, b) =
+                UnixStream::pair().map_err(|e| Error::path("create", "console socket pair", e))?;
             Ok(Some((a, Some(b))))
         }
-        (None, true) => Err(Error::config("process.terminal", "is true, so --console-socket is required")),
+        (None, true) => Err(Error::config(
+            "process.terminal",
+            "is true, so --console-socket is required",
+        )),
         (None, false) => Ok(None),
     }
 }
@@ -207,15 +245,26 @@ fn console_socket(args: &CreateArgs, terminal: bool, own: bool) -> Result<Option
 /// The exec fifo `start` writes to. The init holds it open read-write, so
 /// `start`'s non-blocking open succeeds exactly while the init is alive.
 fn make_fifo(path: &Path) -> Result<OwnedFd> {
-    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)).map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
-    let f = File::options().read(true).write(true).open(path).at("open", path)?;
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
+        .map_err(|e| Error::sys(format!("mkfifo {}", path.display()), e))?;
+    let f = File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .at("open", path)?;
     Ok(f.into())
 }
 
 /// Writes the pid file atomically (engines poll for it).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.berth-tmp"));
     std::fs::write(&tmp, pid.to_string()).at("write pid file", &tmp)?;
     std::fs::rename(&tmp, path).at("write pid file", path)

@@ -25,7 +25,7 @@ pub enum Error {
     Sys { op: String, err: Errno },
 
     /// Root-confined path resolution (pathrs) failed.
-    #[error("{op} {}: {err}", path.display())]
+    #[error("{op} {}: {}", path.display(), chain(err.as_ref()))]
     Resolve {
         op: &'static str,
         path: PathBuf,
@@ -91,6 +91,18 @@ impl Error {
             err: Box::new(source),
         }
     }
+}
+
+/// An error and its sources on one line: pathrs puts the errno in a source.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// The errno behind a pathrs error, if a system call failed.

@@ -17,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
-use nix::sys::signal::{SigHandler, SigSet, Signal, sigaction, SaFlags, SigAction};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
@@ -74,14 +74,24 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     }
     // Exact modes for the nodes and directories we create.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| Error::sys("set the parent death signal", nix::errno::Errno::from_raw(e)))?;
+    prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
+        Error::sys(
+            "set the parent death signal",
+            nix::errno::Errno::from_raw(e),
+        )
+    })?;
     a.channel.expect(Msg::Go)?;
     enter_namespaces(a)?;
     // Nothing of ours may be readable through /proc/PID by processes that
     // share the container's namespaces (CVE-2016-9962).
-    prctl::set_dumpable(false).map_err(|e| Error::sys("make the init non-dumpable", nix::errno::Errno::from_raw(e)))?;
+    prctl::set_dumpable(false)
+        .map_err(|e| Error::sys("make the init non-dumpable", nix::errno::Errno::from_raw(e)))?;
     phase("namespaces");
-    let process = a.spec.process().as_ref().ok_or_else(|| Error::config("process", "is required"))?;
+    let process = a
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "is required"))?;
     set_names(a.spec)?;
     if !a.no_new_keyring {
         join_session_keyring(a.id)?;
@@ -91,16 +101,20 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         spec: a.spec,
         bundle: a.bundle,
         rootfs: a.rootfs,
-        in_userns: a.plan.new_user || a.plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::User),
-        new_cgroupns: a.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| {
-            ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none())
-        }),
+        in_userns: a.plan.new_user
+            || a.plan
+                .joins
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User),
+        new_cgroupns: a.plan.new_cgroup,
         cgroup: a.cgroup,
     };
     let root = rootfs::setup(&ctx)?;
     let slave = match a.console {
         Some(sock) => {
-            let size = process.console_size().map(|b| (b.height() as u16, b.width() as u16));
+            let size = process
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16));
             Some(console::setup_pty(&root, sock, size)?)
         }
         None => None,
@@ -115,7 +129,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     }
     let exec = prepare_process(process)?;
     close_inherited_fds(a.preserve_fds)?;
-    prctl::set_death_signal(0).map_err(|e| Error::sys("clear the parent death signal", nix::errno::Errno::from_raw(e)))?;
+    prctl::set_death_signal(0).map_err(|e| {
+        Error::sys(
+            "clear the parent death signal",
+            nix::errno::Errno::from_raw(e),
+        )
+    })?;
     phase("process");
     a.channel.send(&Msg::Ready)?;
     match a.start_by {
@@ -123,7 +142,10 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         StartBy::Channel => a.channel.expect(Msg::Start)?,
     }
     let err = nix::unistd::execve(&exec.path, &exec.args, &exec.env).unwrap_err();
-    Err(Error::sys(format!("exec {}", exec.path.to_string_lossy()), err))
+    Err(Error::sys(
+        format!("exec {}", exec.path.to_string_lossy()),
+        err,
+    ))
 }
 
 fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
@@ -137,13 +159,21 @@ fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
             a.channel.expect(Msg::Go)?;
         }
         namespaces::unshare_new(plan.unshare_flags - CloneFlags::CLONE_NEWUSER)?;
-        if plan.unshare_flags.contains(namespaces::flag(LinuxNamespaceType::Time)) {
+        if plan
+            .unshare_flags
+            .contains(namespaces::flag(LinuxNamespaceType::Time))
+        {
             namespaces::write_time_offsets(a.spec)?;
         }
     }
     if plan.new_user {
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).sys(|| "setresgid 0 in the new user namespace".into())?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).sys(|| "setresuid 0 in the new user namespace".into())?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .sys(|| "setresgid 0 in the new user namespace".into())?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .sys(|| "setresuid 0 in the new user namespace".into())?;
+    }
+    if plan.new_cgroup {
+        namespaces::unshare_new(CloneFlags::CLONE_NEWCGROUP)?;
     }
     if plan.fork_init {
         let pid = clone::fork_sibling()?;
@@ -152,8 +182,12 @@ fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
             // SAFETY: see `run`; the forked init carries on with our work.
             unsafe { libc::_exit(0) }
         }
-        prctl::set_death_signal(libc::SIGKILL as isize)
-            .map_err(|e| Error::sys("set the parent death signal", nix::errno::Errno::from_raw(e)))?;
+        prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
+            Error::sys(
+                "set the parent death signal",
+                nix::errno::Errno::from_raw(e),
+            )
+        })?;
     }
     Ok(())
 }
@@ -165,7 +199,10 @@ fn set_names(spec: &Spec) -> Result<()> {
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         // SAFETY: setdomainname reads `len` bytes from a live buffer.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } < 0 {
-            return Err(Error::sys(format!("domainname: setdomainname {d:?}"), nix::errno::Errno::last()));
+            return Err(Error::sys(
+                format!("domainname: setdomainname {d:?}"),
+                nix::errno::Errno::last(),
+            ));
         }
     }
     Ok(())
@@ -180,7 +217,12 @@ fn join_session_keyring(id: &str) -> Result<()> {
     // Kernels without keyrings (ENOSYS) or that refuse it to this user
     // namespace (EACCES, EDQUOT) leave the container the inherited keyring.
     let e = nix::errno::Errno::last();
-    if r < 0 && !matches!(e, nix::errno::Errno::ENOSYS | nix::errno::Errno::EACCES | nix::errno::Errno::EDQUOT) {
+    if r < 0
+        && !matches!(
+            e,
+            nix::errno::Errno::ENOSYS | nix::errno::Errno::EACCES | nix::errno::Errno::EDQUOT
+        )
+    {
         return Err(Error::sys("join a new session keyring", e));
     }
     Ok(())
@@ -191,12 +233,20 @@ fn join_session_keyring(id: &str) -> Result<()> {
 /// CVE-2025-52881). Per-namespace files resolve to our namespaces.
 fn procfs_writes(spec: &Spec, process: &Process) -> Result<()> {
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| Error::path("write", "/proc/self/oom_score_adj", e).within("process.oomScoreAdj"))?;
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::path("write", "/proc/self/oom_score_adj", e).within("process.oomScoreAdj")
+        })?;
     }
-    for (key, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (key, value) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|e| Error::path("write", &path, e).within(format!("linux.sysctl.{key}")))?;
+        std::fs::write(&path, value)
+            .map_err(|e| Error::path("write", &path, e).within(format!("linux.sysctl.{key}")))?;
     }
     Ok(())
 }
@@ -227,20 +277,32 @@ fn prepare_process(p: &Process) -> Result<Exec> {
     user::switch(p.user())?;
     match early_chdir {
         Ok(()) => {}
-        Err(Error::Sys { err: nix::errno::Errno::EACCES, .. }) => chdir_cwd(cwd)?,
+        Err(Error::Sys {
+            err: nix::errno::Errno::EACCES,
+            ..
+        }) => chdir_cwd(cwd)?,
         Err(e) => return Err(e),
     }
     capabilities::apply(p.capabilities().as_ref())?;
     if p.no_new_privileges().unwrap_or(false) {
-        prctl::set_no_new_privileges(true).map_err(|e| Error::sys("set no_new_privs", nix::errno::Errno::from_raw(e)))?;
+        prctl::set_no_new_privileges(true)
+            .map_err(|e| Error::sys("set no_new_privs", nix::errno::Errno::from_raw(e)))?;
     }
     reset_signals()?;
-    let env: Vec<CString> = p.env().iter().flatten().filter_map(|e| CString::new(e.as_bytes()).ok()).collect();
+    let env: Vec<CString> = p
+        .env()
+        .iter()
+        .flatten()
+        .filter_map(|e| CString::new(e.as_bytes()).ok())
+        .collect();
     let args: Vec<CString> = p
         .args()
         .iter()
         .flatten()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| Error::config("process.args", format!("{a:?} contains a NUL byte"))))
+        .map(|a| {
+            CString::new(a.as_bytes())
+                .map_err(|_| Error::config("process.args", format!("{a:?} contains a NUL byte")))
+        })
         .collect::<Result<_>>()?;
     let path = find_executable(&args[0], p.env().as_deref().unwrap_or_default())?;
     Ok(Exec { path, args, env })
@@ -258,7 +320,8 @@ fn chdir_cwd(cwd: &Path) -> Result<()> {
             .map_err(|e| Error::resolve("create process.cwd", cwd, e))?,
         Err(e) => return Err(Error::resolve("resolve process.cwd", cwd, e)),
     };
-    nix::unistd::fchdir(std::os::fd::AsFd::as_fd(&dir).as_raw_fd()).map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))
+    nix::unistd::fchdir(std::os::fd::AsFd::as_fd(&dir).as_raw_fd())
+        .map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))
 }
 
 /// The program to run: args[0] itself if it has a slash, else the first
@@ -282,7 +345,10 @@ fn find_executable(arg0: &CString, env: &[String]) -> Result<CString> {
     }
     Err(Error::config(
         "process.args[0]",
-        format!("{:?}: executable file not found in $PATH ({path})", String::from_utf8_lossy(name)),
+        format!(
+            "{:?}: executable file not found in $PATH ({path})",
+            String::from_utf8_lossy(name)
+        ),
     ))
 }
 
@@ -290,7 +356,10 @@ fn check_exec(p: &Path) -> Result<()> {
     nix::unistd::access(p, nix::unistd::AccessFlags::X_OK)
         .map_err(|e| Error::sys(format!("process.args[0]: {}", p.display()), e))?;
     if p.is_dir() {
-        return Err(Error::config("process.args[0]", format!("{} is a directory", p.display())));
+        return Err(Error::config(
+            "process.args[0]",
+            format!("{} is a directory", p.display()),
+        ));
     }
     Ok(())
 }
@@ -303,7 +372,9 @@ fn reset_signals() -> Result<()> {
         // SAFETY: installing SIG_DFL runs no code of ours in a handler.
         let _ = unsafe { sigaction(sig, &dfl) };
     }
-    SigSet::empty().thread_set_mask().sys(|| "clear the signal mask".into())
+    SigSet::empty()
+        .thread_set_mask()
+        .sys(|| "clear the signal mask".into())
 }
 
 /// Marks every descriptor from 3 + preserve_fds on close-on-exec, so that
@@ -312,13 +383,26 @@ fn close_inherited_fds(preserve: u32) -> Result<()> {
     let first = 3 + preserve;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
     // descriptors; nothing is closed under anyone's feet.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r < 0 {
-        return Err(Error::sys("mark inherited descriptors close-on-exec", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            "mark inherited descriptors close-on-exec",
+            nix::errno::Errno::last(),
+        ));
     }
     // The preserved ones must survive exec even if the caller set CLOEXEC.
     for fd in 3..first {
-        let _ = nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+        let _ = nix::fcntl::fcntl(
+            fd as i32,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
     }
     Ok(())
 }
@@ -346,9 +430,16 @@ mod tests {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         let p = find_executable(&CString::new("sh").unwrap(), &env).unwrap();
         assert!(p.to_bytes().ends_with(b"/sh"));
-        let e = find_executable(&CString::new("no-such-prog").unwrap(), &env).unwrap_err().to_string();
-        assert!(e.starts_with("process.args[0]: \"no-such-prog\": executable file not found"), "{e}");
-        let e = find_executable(&CString::new("/etc").unwrap(), &env).unwrap_err().to_string();
+        let e = find_executable(&CString::new("no-such-prog").unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("process.args[0]: \"no-such-prog\": executable file not found"),
+            "{e}"
+        );
+        let e = find_executable(&CString::new("/etc").unwrap(), &env)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/etc"), "{e}");
     }
 }

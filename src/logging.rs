@@ -29,7 +29,9 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
                 .create(true)
                 .append(true)
                 .open(p)
-                .map_err(|e| std::io::Error::new(e.kind(), format!("open log file {}: {e}", p.display())))?,
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("open log file {}: {e}", p.display()))
+                })?,
         ),
         None => None,
     };
@@ -48,7 +50,10 @@ pub fn debug_enabled() -> bool {
 
 /// The log file's descriptor, which children must not close before exec.
 pub fn log_fd() -> Option<i32> {
-    LOGGER.get().and_then(|l| l.file.as_ref()).map(|f| f.as_raw_fd())
+    LOGGER
+        .get()
+        .and_then(|l| l.file.as_ref())
+        .map(|f| f.as_raw_fd())
 }
 
 pub fn error(msg: &str) {
@@ -75,7 +80,10 @@ pub fn debug(msg: impl FnOnce() -> String) {
 pub fn phase(name: &str) {
     if let Some(l) = LOGGER.get().filter(|l| l.debug) {
         let us = l.start.elapsed().as_micros();
-        write("debug", &format!("phase {name} at {us}us (pid {})", std::process::id()));
+        write(
+            "debug",
+            &format!("phase {name} at {us}us (pid {})", std::process::id()),
+        );
     }
 }
 
@@ -105,7 +113,9 @@ fn write(level: &str, msg: &str) {
 
 /// Current UTC time as RFC 3339 with nanoseconds.
 pub fn rfc3339_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 

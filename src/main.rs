@@ -24,7 +24,11 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
-    if let Err(e) = logging::init(cli.global.log.as_deref(), cli.global.log_format, cli.global.debug) {
+    if let Err(e) = logging::init(
+        cli.global.log.as_deref(),
+        cli.global.log_format,
+        cli.global.debug,
+    ) {
         eprintln!("berth: {e}");
         std::process::exit(1);
     }

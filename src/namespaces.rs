@@ -31,8 +31,8 @@ pub struct Plan {
     pub fork_init: bool,
     /// A new user namespace whose maps the parent writes.
     pub new_user: bool,
-    /// A new mount namespace: the rootfs is set up inside it.
-    pub new_mount: bool,
+    /// A new cgroup namespace, unshared by the init once in its cgroup.
+    pub new_cgroup: bool,
 }
 
 impl Default for Plan {
@@ -43,7 +43,7 @@ impl Default for Plan {
             unshare_flags: CloneFlags::empty(),
             fork_init: false,
             new_user: false,
-            new_mount: false,
+            new_cgroup: false,
         }
     }
 }
@@ -81,11 +81,17 @@ pub fn plan(spec: &Spec) -> Plan {
     joins.sort_by_key(|(t, _)| join_rank(*t));
     let new_user = new.contains(CloneFlags::CLONE_NEWUSER);
     let joins_special = joins.iter().any(|(t, _)| {
-        matches!(t, LinuxNamespaceType::User | LinuxNamespaceType::Pid | LinuxNamespaceType::Time)
+        matches!(
+            t,
+            LinuxNamespaceType::User | LinuxNamespaceType::Pid | LinuxNamespaceType::Time
+        )
     });
     let new_time = new.contains(flag(LinuxNamespaceType::Time));
     let general = joins_special || new_time || (new_user && !joins.is_empty());
-    let new_mount = new.contains(CloneFlags::CLONE_NEWNS);
+    // A cgroup namespace is rooted at the cgroup its creator is in, so it is
+    // made only once the init sits in the container's cgroup.
+    let new_cgroup = new.contains(CloneFlags::CLONE_NEWCGROUP);
+    new -= CloneFlags::CLONE_NEWCGROUP;
     if general {
         let fork_init = new.contains(CloneFlags::CLONE_NEWPID)
             || new_time
@@ -95,7 +101,7 @@ pub fn plan(spec: &Spec) -> Plan {
             joins,
             fork_init,
             new_user,
-            new_mount,
+            new_cgroup,
             ..Plan::default()
         }
     } else {
@@ -103,7 +109,7 @@ pub fn plan(spec: &Spec) -> Plan {
             clone_flags: new,
             joins,
             new_user,
-            new_mount,
+            new_cgroup,
             ..Plan::default()
         }
     }
@@ -125,8 +131,10 @@ pub fn join(files: &[(LinuxNamespaceType, File)]) -> Result<()> {
         if *t == LinuxNamespaceType::User {
             // Joined user namespace: become its root so later setns calls and
             // mounts are allowed.
-            nix::unistd::setresgid(0.into(), 0.into(), 0.into()).sys(|| "setresgid 0 in the joined user namespace".into())?;
-            nix::unistd::setresuid(0.into(), 0.into(), 0.into()).sys(|| "setresuid 0 in the joined user namespace".into())?;
+            nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+                .sys(|| "setresgid 0 in the joined user namespace".into())?;
+            nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+                .sys(|| "setresuid 0 in the joined user namespace".into())?;
         }
     }
     Ok(())
@@ -143,7 +151,12 @@ pub fn unshare_new(flags: CloneFlags) -> Result<()> {
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
     let mut s = String::with_capacity(maps.len() * 24);
     for m in maps {
-        s.push_str(&format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()));
+        s.push_str(&format!(
+            "{} {} {}\n",
+            m.container_id(),
+            m.host_id(),
+            m.size()
+        ));
     }
     s
 }
@@ -160,12 +173,20 @@ pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -
 /// Writes the offsets of a time namespace just unshared, before any process
 /// enters it.
 pub fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     let mut text = String::new();
     for (clock, off) in offsets {
-        text.push_str(&format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
     let path = "/proc/self/timens_offsets";
     std::fs::write(path, text).at("write", path)
@@ -184,14 +205,21 @@ mod tests {
 
     #[test]
     fn all_new_is_one_clone() {
-        let p = plan(&spec(r#"[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"network"}]"#));
-        assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER));
-        assert!(p.unshare_flags.is_empty() && !p.fork_init && p.new_user && p.new_mount);
+        let p = plan(&spec(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"network"}]"#,
+        ));
+        assert!(
+            p.clone_flags
+                .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER)
+        );
+        assert!(p.unshare_flags.is_empty() && !p.fork_init && p.new_user);
     }
 
     #[test]
     fn joined_net_stays_on_fast_path() {
-        let p = plan(&spec(r#"[{"type":"pid"},{"type":"mount"},{"type":"network","path":"/proc/1/ns/net"}]"#));
+        let p = plan(&spec(
+            r#"[{"type":"pid"},{"type":"mount"},{"type":"network","path":"/proc/1/ns/net"}]"#,
+        ));
         assert!(p.clone_flags.contains(CloneFlags::CLONE_NEWPID));
         assert_eq!(p.joins.len(), 1);
         assert!(!p.fork_init);
@@ -199,11 +227,22 @@ mod tests {
 
     #[test]
     fn joined_pid_or_user_with_joins_takes_general_path() {
-        let p = plan(&spec(r#"[{"type":"mount","path":"/x/mnt"},{"type":"pid","path":"/x/pid"},{"type":"user","path":"/x/user"}]"#));
+        let p = plan(&spec(
+            r#"[{"type":"mount","path":"/x/mnt"},{"type":"pid","path":"/x/pid"},{"type":"user","path":"/x/user"}]"#,
+        ));
         assert!(p.clone_flags.is_empty() && p.fork_init);
         let order: Vec<_> = p.joins.iter().map(|(t, _)| *t).collect();
-        assert_eq!(order, [LinuxNamespaceType::User, LinuxNamespaceType::Pid, LinuxNamespaceType::Mount]);
-        let p = plan(&spec(r#"[{"type":"user"},{"type":"network","path":"/x/net"}]"#));
+        assert_eq!(
+            order,
+            [
+                LinuxNamespaceType::User,
+                LinuxNamespaceType::Pid,
+                LinuxNamespaceType::Mount
+            ]
+        );
+        let p = plan(&spec(
+            r#"[{"type":"user"},{"type":"network","path":"/x/net"}]"#,
+        ));
         assert!(p.clone_flags.is_empty() && p.unshare_flags.contains(CloneFlags::CLONE_NEWUSER));
         assert!(!p.fork_init);
     }

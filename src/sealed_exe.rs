@@ -54,7 +54,10 @@ fn cstring(s: OsString) -> CString {
 
 fn sealed_copy(exe: &File) -> Result<OwnedFd> {
     let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
-    let memfd = match memfd_create(c"berth", flags | MemFdCreateFlag::from_bits_retain(MFD_EXEC)) {
+    let memfd = match memfd_create(
+        c"berth",
+        flags | MemFdCreateFlag::from_bits_retain(MFD_EXEC),
+    ) {
         Err(nix::errno::Errno::EINVAL) => memfd_create(c"berth", flags),
         r => r,
     }
@@ -65,9 +68,20 @@ fn sealed_copy(exe: &File) -> Result<OwnedFd> {
         // sendfile copies in the kernel, page cache to tmpfs: no user buffer.
         // SAFETY: both fds are open for the duration of the call; a null
         // offset uses and advances the source's file position.
-        let n = unsafe { libc::sendfile(memfd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), len - copied) };
+        let n = unsafe {
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                len - copied,
+            )
+        };
         if n <= 0 {
-            let e = if n == 0 { nix::errno::Errno::EIO } else { nix::errno::Errno::last() };
+            let e = if n == 0 {
+                nix::errno::Errno::EIO
+            } else {
+                nix::errno::Errno::last()
+            };
             return Err(Error::sys("copy berth into a memfd", e));
         }
         copied += n as usize;

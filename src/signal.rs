@@ -36,7 +36,15 @@ pub fn open_init(state: &State) -> Result<Option<OwnedFd>> {
 pub fn send(pidfd: &OwnedFd, sig: Signal) -> Result<()> {
     // SAFETY: pidfd_send_signal with a null siginfo sends `sig` as kill(2)
     // would; the fd is open.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig as i32, std::ptr::null::<u8>(), 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
     if r < 0 && Errno::last() != Errno::ESRCH {
         return Err(Error::sys(format!("send {sig}"), Errno::last()));
     }
@@ -46,7 +54,10 @@ pub fn send(pidfd: &OwnedFd, sig: Signal) -> Result<()> {
 pub fn send_to_init(state: &State, sig: Signal) -> Result<()> {
     match open_init(state)? {
         Some(fd) => send(&fd, sig),
-        None => Err(Error::State(format!("container {} is not running", state.id))),
+        None => Err(Error::State(format!(
+            "container {} is not running",
+            state.id
+        ))),
     }
 }
 
@@ -54,7 +65,10 @@ pub fn send_to_init(state: &State, sig: Signal) -> Result<()> {
 /// timeout.
 pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-    let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(pidfd), PollFlags::POLLIN)];
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(pidfd),
+        PollFlags::POLLIN,
+    )];
     loop {
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(n) => return Ok(n > 0),

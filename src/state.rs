@@ -49,7 +49,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::config("container id", format!("{id:?} is invalid: use letters, digits and _+-.")))
+        Err(Error::config(
+            "container id",
+            format!("{id:?} is invalid: use letters, digits and _+-."),
+        ))
     }
 }
 
@@ -145,7 +148,11 @@ impl State {
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
             Error::config(
                 format!("{} {}", path.display(), e.path()),
-                format!("{} (the state is damaged: `berth delete -f {}` removes it)", e.inner(), dir.id),
+                format!(
+                    "{} (the state is damaged: `berth delete -f {}` removes it)",
+                    e.inner(),
+                    dir.id
+                ),
             )
         })
     }
@@ -182,7 +189,11 @@ impl State {
     /// The runtime-spec state document, as `berth state` prints it (runc's
     /// extra fields included: engines parse them).
     pub fn to_json(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
         serde_json::json!({
             "ociVersion": self.oci_version,
             "id": self.id,

@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, recv, send, socketpair, MsgFlags};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
 
 use crate::error::{Error, Result};
 
@@ -76,7 +76,9 @@ impl Channel {
         let msg = match buf[0] {
             b'G' => Msg::Go,
             b'M' => Msg::MapIds,
-            b'P' if body.len() == 4 => Msg::Pid(i32::from_le_bytes([body[0], body[1], body[2], body[3]])),
+            b'P' if body.len() == 4 => {
+                Msg::Pid(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
+            }
             b'R' => Msg::Ready,
             b'S' => Msg::Start,
             b'F' => Msg::Fail(String::from_utf8_lossy(body).into_owned()),
@@ -91,8 +93,12 @@ impl Channel {
         match self.recv()? {
             Some(m) if m == want => Ok(()),
             Some(Msg::Fail(s)) => Err(Error::Init(s)),
-            Some(m) => Err(Error::State(format!("expected {want:?} on the sync socket, got {m:?}"))),
-            None => Err(Error::Init("the other end of the sync socket exited".into())),
+            Some(m) => Err(Error::State(format!(
+                "expected {want:?} on the sync socket, got {m:?}"
+            ))),
+            None => Err(Error::Init(
+                "the other end of the sync socket exited".into(),
+            )),
         }
     }
 }
@@ -110,7 +116,14 @@ mod tests {
     #[test]
     fn round_trips_every_message() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::MapIds, Msg::Pid(-7), Msg::Ready, Msg::Start, Msg::Fail("boom: x".into())] {
+        for m in [
+            Msg::Go,
+            Msg::MapIds,
+            Msg::Pid(-7),
+            Msg::Ready,
+            Msg::Start,
+            Msg::Fail("boom: x".into()),
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

@@ -14,7 +14,11 @@ fn wait_status(b: &Bundle, want: &str) {
         if s["status"] == want {
             return;
         }
-        assert!(Instant::now() < deadline, "status stayed {} (wanted {want})", s["status"]);
+        assert!(
+            Instant::now() < deadline,
+            "status stayed {} (wanted {want})",
+            s["status"]
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -39,7 +43,11 @@ fn create_start_kill_delete() {
     assert!(exe.to_string_lossy().contains("memfd:berth"), "{exe:?}");
 
     let list = b.ok(&["list"]);
-    assert!(list.lines().any(|l| l.starts_with(&b.id) && l.contains("created")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&b.id) && l.contains("created")),
+        "{list}"
+    );
 
     b.ok(&["start", &b.id]);
     wait_status(&b, "running");
@@ -49,7 +57,10 @@ fn create_start_kill_delete() {
     assert!(!err.status.success());
 
     let out = b.berth(&["delete", &b.id]);
-    assert!(!out.status.success(), "delete of a running container must fail");
+    assert!(
+        !out.status.success(),
+        "delete of a running container must fail"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("running"));
 
     b.ok(&["kill", &b.id, "KILL"]);
@@ -109,7 +120,14 @@ fn foreground_run_reports_death_by_signal() {
 
 #[test]
 fn foreground_run_forwards_signals() {
-    let b = Bundle::new("forward", &["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.05; done"]);
+    let b = Bundle::new(
+        "forward",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; while true; do sleep 0.05; done",
+        ],
+    );
     let (mut child, _) = spawn_run(&b);
     // Give the shell time to install its trap before the signal arrives.
     std::thread::sleep(Duration::from_millis(200));
@@ -122,7 +140,11 @@ fn libc_sigterm() -> i32 {
 }
 
 fn nix_kill(pid: u32, sig: i32) {
-    let st = std::process::Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -174,10 +196,18 @@ fn list_json_and_quiet() {
 #[test]
 fn missing_container_is_a_clear_error() {
     let b = Bundle::new("missing", &["true"]);
-    for args in [vec!["start", "nope"], vec!["kill", "nope"], vec!["delete", "nope"], vec!["state", "nope"]] {
+    for args in [
+        vec!["start", "nope"],
+        vec!["kill", "nope"],
+        vec!["delete", "nope"],
+        vec!["state", "nope"],
+    ] {
         let out = b.berth(&args);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("container nope does not exist"), "{args:?}: {err}");
+        assert!(
+            err.contains("container nope does not exist"),
+            "{args:?}: {err}"
+        );
     }
 }

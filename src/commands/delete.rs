@@ -15,7 +15,9 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
         // A damaged state dir: nothing in it can be trusted to find the
         // processes or cgroup, so --force removes just the directory.
         Err(e) if force => {
-            crate::logging::warn(&format!("removing container {id} with unreadable state: {e}"));
+            crate::logging::warn(&format!(
+                "removing container {id} with unreadable state: {e}"
+            ));
             dir.remove()?;
             return Ok(0);
         }
@@ -36,7 +38,10 @@ pub fn destroy(state: &State) -> Result<(), Error> {
     if let Some(pidfd) = signal::open_init(state)? {
         signal::send(&pidfd, Signal::SIGKILL)?;
         if !signal::wait_exit(&pidfd, Duration::from_secs(10))? {
-            return Err(Error::State(format!("init process {} did not exit after SIGKILL", state.pid)));
+            return Err(Error::State(format!(
+                "init process {} did not exit after SIGKILL",
+                state.pid
+            )));
         }
     }
     // Processes left when the init did not own a pid namespace.

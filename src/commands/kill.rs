@@ -9,10 +9,15 @@ use crate::state::{ContainerDir, State, Status};
 /// A signal given as a name (with or without SIG) or a number.
 pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).with_context(|| format!("signal {s}: not a valid signal number"));
+        return Signal::try_from(n)
+            .with_context(|| format!("signal {s}: not a valid signal number"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&name).with_context(|| format!("signal {s}: not a known signal name"))
 }
 
@@ -29,7 +34,8 @@ pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Re
         }
         return Ok(0);
     }
-    crate::signal::send_to_init(&state, sig).with_context(|| format!("kill container {id} with {sig}"))?;
+    crate::signal::send_to_init(&state, sig)
+        .with_context(|| format!("kill container {id} with {sig}"))?;
     Ok(0)
 }
 
@@ -42,7 +48,12 @@ mod tests {
         assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
         assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
         assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
-        assert!(parse_signal("NOPE").unwrap_err().to_string().contains("NOPE"));
+        assert!(
+            parse_signal("NOPE")
+                .unwrap_err()
+                .to_string()
+                .contains("NOPE")
+        );
         assert!(parse_signal("99").is_err());
     }
 }

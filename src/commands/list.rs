@@ -5,7 +5,9 @@ use crate::state::{ContainerDir, State};
 
 pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<i32> {
     let mut ids: Vec<String> = match std::fs::read_dir(root) {
-        Ok(rd) => rd.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect(),
+        Ok(rd) => rd
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(anyhow::anyhow!("list {}: {e}", root.display())),
     };
@@ -14,8 +16,12 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<i32> 
     for id in ids {
         // A container deleted meanwhile, or a stray entry, is skipped: a
         // listing must not fail because of one damaged container.
-        let Ok(dir) = ContainerDir::open(root, &id) else { continue };
-        let Ok(state) = State::load(&dir) else { continue };
+        let Ok(dir) = ContainerDir::open(root, &id) else {
+            continue;
+        };
+        let Ok(state) = State::load(&dir) else {
+            continue;
+        };
         let status = state.status(&dir);
         rows.push(state.to_json(status));
     }
@@ -37,9 +43,24 @@ fn print_table(rows: &[serde_json::Value]) {
     let keys = ["id", "pid", "status", "bundle", "created", "owner"];
     let cells: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| keys.iter().map(|k| r[*k].as_str().map_or_else(|| r[*k].to_string(), str::to_string)).collect())
+        .map(|r| {
+            keys.iter()
+                .map(|k| {
+                    r[*k]
+                        .as_str()
+                        .map_or_else(|| r[*k].to_string(), str::to_string)
+                })
+                .collect()
+        })
         .collect();
-    let width = |c: usize| cells.iter().map(|r| r[c].len()).chain([head[c].len()]).max().unwrap_or(0);
+    let width = |c: usize| {
+        cells
+            .iter()
+            .map(|r| r[c].len())
+            .chain([head[c].len()])
+            .max()
+            .unwrap_or(0)
+    };
     let widths: Vec<usize> = (0..head.len()).map(width).collect();
     let line = |cols: Vec<&str>| {
         let mut s = String::new();

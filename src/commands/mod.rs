@@ -33,7 +33,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Create(args) => create::run(&root, &args),
         Command::Start { id } => start::run(&root, &id),
-        Command::Run { create, detach, keep } => run::run(&root, &create, detach, keep),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run::run(&root, &create, detach, keep),
         Command::State { id } => state::run(&root, &id),
         Command::Kill { all, id, signal } => kill::run(&root, &id, signal.as_deref(), all),
         Command::Delete { force, id } => delete::run(&root, &id, force),

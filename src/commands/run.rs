@@ -52,7 +52,10 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::
 }
 
 fn start(c: &crate::create::Created) -> anyhow::Result<()> {
-    c.channel.as_ref().context("no sync channel to start the container")?.send(&Msg::Start)?;
+    c.channel
+        .as_ref()
+        .context("no sync channel to start the container")?
+        .send(&Msg::Start)?;
     Ok(())
 }
 
@@ -82,7 +85,10 @@ fn supervise(init: i32, sfd: &SignalFd, master: Option<OwnedFd>) -> anyhow::Resu
             Err(Errno::EINTR) => continue,
             r => r.context("poll")?,
         };
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         if let Some(m) = &master {
             if ready[1] {
@@ -109,7 +115,11 @@ fn supervise(init: i32, sfd: &SignalFd, master: Option<OwnedFd>) -> anyhow::Resu
 
 /// One signal off the signalfd: a child exit is reaped (the init's gives
 /// the exit status), SIGWINCH resizes the pty, anything else is forwarded.
-fn handle_signal(init: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> anyhow::Result<Option<i32>> {
+fn handle_signal(
+    init: i32,
+    sfd: &SignalFd,
+    master: Option<&OwnedFd>,
+) -> anyhow::Result<Option<i32>> {
     let Some(info) = sfd.read_signal().context("read signalfd")? else {
         return Ok(None);
     };
@@ -118,7 +128,9 @@ fn handle_signal(init: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> anyhow:
         Signal::SIGCHLD => loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(p, code)) if p.as_raw() == init => return Ok(Some(code)),
-                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == init => return Ok(Some(128 + s as i32)),
+                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == init => {
+                    return Ok(Some(128 + s as i32));
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return Ok(None),
                 Ok(_) => continue,
             }

@@ -11,7 +11,10 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     let state = State::load(&dir)?;
     match state.status(&dir) {
         Status::Created => {}
-        s => bail!("cannot start container {id}: it is {}, not created", s.as_str()),
+        s => bail!(
+            "cannot start container {id}: it is {}, not created",
+            s.as_str()
+        ),
     }
     let fifo = dir.fifo();
     // Non-blocking: the init holds the fifo open, so this succeeds at once
@@ -21,7 +24,9 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo)
         .with_context(|| format!("start container {id}: open {}", fifo.display()))?;
-    f.write_all(b"0").with_context(|| format!("start container {id}: write {}", fifo.display()))?;
-    std::fs::remove_file(&fifo).with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
+    f.write_all(b"0")
+        .with_context(|| format!("start container {id}: write {}", fifo.display()))?;
+    std::fs::remove_file(&fifo)
+        .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
     Ok(0)
 }

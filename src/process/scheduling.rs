@@ -1,4 +1,8 @@
-use oci_spec::runtime::{LinuxIOPriority, Scheduler};
 use crate::error::Result;
-pub fn set_io_priority(_p: &LinuxIOPriority) -> Result<()> { Ok(()) }
-pub fn set_scheduler(_s: &Scheduler) -> Result<()> { Ok(()) }
+use oci_spec::runtime::{LinuxIOPriority, Scheduler};
+pub fn set_io_priority(_p: &LinuxIOPriority) -> Result<()> {
+    Ok(())
+}
+pub fn set_scheduler(_s: &Scheduler) -> Result<()> {
+    Ok(())
+}

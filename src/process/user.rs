@@ -1,3 +1,5 @@
-use oci_spec::runtime::User;
 use crate::error::Result;
-pub fn switch(_u: &User) -> Result<()> { Ok(()) }
+use oci_spec::runtime::User;
+pub fn switch(_u: &User) -> Result<()> {
+    Ok(())
+}

@@ -27,28 +27,54 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     if ctx.cgroup.unified {
         if ctx.new_cgroupns {
-            return mount2(Some("cgroup2"), fd_path(target.as_fd()).as_str(), Some("cgroup2"), flags, None::<&str>)
-                .map_err(|e| fail(format!("mount cgroup2 on {}", dest.display()), e));
+            return mount2(
+                Some("cgroup2"),
+                fd_path(target.as_fd()).as_str(),
+                Some("cgroup2"),
+                flags,
+                None::<&str>,
+            )
+            .map_err(|e| fail(format!("mount cgroup2 on {}", dest.display()), e));
         }
-        let dir = ctx.cgroup.dirs.first().ok_or_else(|| Error::State("no cgroup to mount".into()))?;
+        let dir = ctx
+            .cgroup
+            .dirs
+            .first()
+            .ok_or_else(|| Error::State("no cgroup to mount".into()))?;
         return bind(root, i, dir, &target, flags, dest);
     }
     // The tmpfs stays writable until the hierarchies are in place.
     let tmpfs_flags = flags - MsFlags::MS_RDONLY;
-    mount2(Some("tmpfs"), fd_path(target.as_fd()).as_str(), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
-        .map_err(|e| fail(format!("mount tmpfs on {}", dest.display()), e))?;
+    mount2(
+        Some("tmpfs"),
+        fd_path(target.as_fd()).as_str(),
+        Some("tmpfs"),
+        tmpfs_flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| fail(format!("mount tmpfs on {}", dest.display()), e))?;
     for dir in &ctx.cgroup.dirs {
         // dirs are /sys/fs/cgroup/<controllers>/<path>: the hierarchy name
         // is the component after the cgroup root.
-        let Some(name) = dir.strip_prefix("/sys/fs/cgroup").ok().and_then(|r| r.iter().next()) else {
+        let Some(name) = dir
+            .strip_prefix("/sys/fs/cgroup")
+            .ok()
+            .and_then(|r| r.iter().next())
+        else {
             continue;
         };
         let name = name.to_string_lossy();
         let sub = dest.join(&*name);
         let sub_fd = mkdir(&sub)?;
         if ctx.new_cgroupns {
-            mount2(Some("cgroup"), fd_path(sub_fd.as_fd()).as_str(), Some("cgroup"), flags, Some(&*name))
-                .map_err(|e| fail(format!("mount cgroup {name} on {}", sub.display()), e))?;
+            mount2(
+                Some("cgroup"),
+                fd_path(sub_fd.as_fd()).as_str(),
+                Some("cgroup"),
+                flags,
+                Some(&*name),
+            )
+            .map_err(|e| fail(format!("mount cgroup {name} on {}", sub.display()), e))?;
         } else {
             bind(root, i, dir, &sub_fd, flags, &sub)?;
         }
@@ -64,7 +90,9 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let top = root.resolve(dest).map_err(|e| Error::resolve("resolve mount", dest, e))?;
+        let top = root
+            .resolve(dest)
+            .map_err(|e| Error::resolve("resolve mount", dest, e))?;
         apply_flags(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), dest)?;
     }
     Ok(())
@@ -72,13 +100,37 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
 
 /// Binds the container's own cgroup directory, then applies the flags to
 /// the new mount (a bind takes none of them itself).
-fn bind(root: &Root, i: usize, source: &Path, target: &pathrs::Handle, flags: MsFlags, dest: &Path) -> Result<()> {
-    mount2(Some(source), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| {
-        Error::sys(format!("{}: bind {} on {}", field(i, "destination"), source.display(), dest.display()), e)
+fn bind(
+    root: &Root,
+    i: usize,
+    source: &Path,
+    target: &pathrs::Handle,
+    flags: MsFlags,
+    dest: &Path,
+) -> Result<()> {
+    mount2(
+        Some(source),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        Error::sys(
+            format!(
+                "{}: bind {} on {}",
+                field(i, "destination"),
+                source.display(),
+                dest.display()
+            ),
+            e,
+        )
     })?;
     if flags.is_empty() {
         return Ok(());
     }
-    let top = root.resolve(dest).map_err(|e| Error::resolve("resolve mount", dest, e))?;
+    let top = root
+        .resolve(dest)
+        .map_err(|e| Error::resolve("resolve mount", dest, e))?;
     apply_flags(top.as_fd(), flags, MsFlags::empty(), dest)
 }

@@ -97,8 +97,19 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
     }
     if ctx.in_userns {
         let target = ensure_file(root, &n.path)?;
-        return mount(Some(&n.path), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| Error::sys(format!("bind host device {} into the container", n.path.display()), e));
+        return mount(
+            Some(&n.path),
+            fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("bind host device {} into the container", n.path.display()),
+                e,
+            )
+        });
     }
     let dev = libc::makedev(n.major as u32, n.minor as u32);
     let perm = Permissions::from_mode(n.mode);
@@ -126,7 +137,9 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
         Err(e) => return Err(Error::resolve("create device", &n.path, e)),
     }
     if n.uid != 0 || n.gid != 0 {
-        let h = root.resolve_nofollow(&n.path).map_err(|e| Error::resolve("resolve device", &n.path, e))?;
+        let h = root
+            .resolve_nofollow(&n.path)
+            .map_err(|e| Error::resolve("resolve device", &n.path, e))?;
         nix::unistd::fchownat(
             Some(h.as_fd().as_raw_fd()),
             "",
@@ -144,14 +157,20 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
 /// where /dev/null should be) must never be bound over them
 /// (CVE-2025-31133). Called before pivot_root, while / is still the host's.
 pub fn open_dev_null() -> Result<OwnedFd> {
-    let fd = open("/dev/null", OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
-        .map_err(|e| Error::sys("open /dev/null", e))?;
+    let fd = open(
+        "/dev/null",
+        OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open /dev/null", e))?;
     // SAFETY: open returned a new descriptor that nothing else owns.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     let st = fstat(fd.as_raw_fd()).map_err(|e| Error::sys("stat /dev/null", e))?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || st.st_rdev != libc::makedev(1, 3) {
-        return Err(Error::State("/dev/null is not the null device (1:3); refusing to mask paths with it".into()));
+        return Err(Error::State(
+            "/dev/null is not the null device (1:3); refusing to mask paths with it".into(),
+        ));
     }
     Ok(fd)
 }

@@ -24,7 +24,8 @@ pub fn apply(spec: &Spec, root: &Root) -> Result<()> {
     if !masked.is_empty() {
         let null = open_dev_null()?;
         for (i, p) in masked.iter().enumerate() {
-            mask(root, Path::new(p), &null).map_err(|e| e.within(format!("linux.maskedPaths[{i}]")))?;
+            mask(root, Path::new(p), &null)
+                .map_err(|e| e.within(format!("linux.maskedPaths[{i}]")))?;
         }
     }
     for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
@@ -37,13 +38,26 @@ fn mask(root: &Root, path: &Path, null: &std::os::fd::OwnedFd) -> Result<()> {
     let Some(target) = resolve_existing(root, path)? else {
         return Ok(());
     };
-    let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&target.as_fd())).map_err(|e| Error::sys(format!("stat {}", path.display()), e))?;
+    let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&target.as_fd()))
+        .map_err(|e| Error::sys(format!("stat {}", path.display()), e))?;
     let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
     let t = fd_path(target.as_fd());
     let r = if is_dir {
-        mount(Some("tmpfs"), t.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+        mount(
+            Some("tmpfs"),
+            t.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
     } else {
-        mount(Some(fd_path(null.as_fd()).as_str()), t.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        mount(
+            Some(fd_path(null.as_fd()).as_str()),
+            t.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
     };
     r.map_err(|e| Error::sys(format!("mask {}", path.display()), e))
 }
@@ -53,8 +67,16 @@ fn readonly(root: &Root, path: &Path) -> Result<()> {
         return Ok(());
     };
     let t = fd_path(target.as_fd());
-    mount(Some(t.as_str()), t.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| Error::sys(format!("bind {} onto itself", path.display()), e))?;
-    let top = root.resolve(path).map_err(|e| Error::resolve("resolve", path, e))?;
+    mount(
+        Some(t.as_str()),
+        t.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind {} onto itself", path.display()), e))?;
+    let top = root
+        .resolve(path)
+        .map_err(|e| Error::resolve("resolve", path, e))?;
     set_attr(top.as_fd(), attr::RDONLY, 0, true, path)
 }

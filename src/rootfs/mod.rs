@@ -45,7 +45,11 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> String {
 }
 
 pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
-    let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) else {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    else {
         return Ok(None);
     };
     let f = match p {
@@ -77,10 +81,17 @@ pub fn setup(ctx: &Context) -> Result<Root> {
         Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).sys(|| "make / a slave mount".into())?;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .sys(|| "make / a slave mount".into())?;
     // pivot_root needs the new root to be a mount point.
-    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
     let root = Root::open(ctx.rootfs).map_err(|e| Error::resolve("open rootfs", ctx.rootfs, e))?;
     mounts::mount_all(ctx, &root)?;
     crate::logging::phase("mounts");
@@ -105,7 +116,13 @@ fn resolve_existing(root: &Root, path: &Path) -> Result<Option<pathrs::Handle>> 
 }
 
 /// mount_setattr(2) on one mount (or a tree with `recursive`).
-fn set_attr(target: BorrowedFd<'_>, set: u64, clr: u64, recursive: bool, what: &Path) -> Result<()> {
+fn set_attr(
+    target: BorrowedFd<'_>,
+    set: u64,
+    clr: u64,
+    recursive: bool,
+    what: &Path,
+) -> Result<()> {
     if set == 0 && clr == 0 {
         return Ok(());
     }
@@ -137,7 +154,10 @@ fn set_attr(target: BorrowedFd<'_>, set: u64, clr: u64, recursive: bool, what: &
     };
     if r < 0 {
         return Err(Error::sys(
-            format!("mount_setattr on {} (set {set:#x}, clear {clr:#x})", what.display()),
+            format!(
+                "mount_setattr on {} (set {set:#x}, clear {clr:#x})",
+                what.display()
+            ),
             nix::errno::Errno::last(),
         ));
     }
@@ -155,7 +175,10 @@ fn flags_to_attr(flags: MsFlags) -> u64 {
         (MsFlags::MS_NODEV, attr::NODEV),
         (MsFlags::MS_NOEXEC, attr::NOEXEC),
         (MsFlags::MS_NODIRATIME, attr::NODIRATIME),
-        (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), attr::NOSYMFOLLOW),
+        (
+            MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+            attr::NOSYMFOLLOW,
+        ),
     ] {
         if flags.contains(f) {
             a |= v;
@@ -200,5 +223,9 @@ fn handle_fd(h: &pathrs::Handle) -> BorrowedFd<'_> {
 }
 
 fn bundle_relative(bundle: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { bundle.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        bundle.join(p)
+    }
 }

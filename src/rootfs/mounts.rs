@@ -58,7 +58,10 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     if dest == Path::new("/proc") && typ != "proc" && !opts.is_bind() {
-        return Err(Error::config(field(i, "destination"), "/proc can only be mounted with type proc"));
+        return Err(Error::config(
+            field(i, "destination"),
+            "/proc can only be mounted with type proc",
+        ));
     }
     if typ == "cgroup" || typ == "cgroup2" {
         return cgroup_mount::mount(ctx, root, i, &dest, &opts);
@@ -70,16 +73,42 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
             .mkdir_all(&dest, &Permissions::from_mode(0o755))
             .map_err(|e| Error::resolve("create mount point", &dest, e))?;
         check_proc_target(i, &dest, target.as_fd())?;
-        let source = m.source().as_deref().map(Path::to_path_buf).unwrap_or_else(|| typ.into());
+        let source = m
+            .source()
+            .as_deref()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| typ.into());
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        mount(Some(&source), fd_path(target.as_fd()).as_str(), Some(typ), opts.flags, data).map_err(|e| {
-            Error::sys(format!("{}: mount {typ} {} on {}", field(i, "destination"), source.display(), dest.display()), e)
+        mount(
+            Some(&source),
+            fd_path(target.as_fd()).as_str(),
+            Some(typ),
+            opts.flags,
+            data,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!(
+                    "{}: mount {typ} {} on {}",
+                    field(i, "destination"),
+                    source.display(),
+                    dest.display()
+                ),
+                e,
+            )
         })?;
         finish(root, i, &dest, &opts)
     }
 }
 
-fn bind(ctx: &Context, root: &Root, i: usize, m: &Mount, dest: &Path, opts: &Options) -> Result<()> {
+fn bind(
+    ctx: &Context,
+    root: &Root,
+    i: usize,
+    m: &Mount,
+    dest: &Path,
+    opts: &Options,
+) -> Result<()> {
     let source = m
         .source()
         .as_deref()
@@ -95,8 +124,23 @@ fn bind(ctx: &Context, root: &Root, i: usize, m: &Mount, dest: &Path, opts: &Opt
     };
     check_proc_target(i, dest, target.as_fd())?;
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(Some(&source), fd_path(target.as_fd()).as_str(), None::<&str>, flags, None::<&str>).map_err(|e| {
-        Error::sys(format!("{}: bind {} on {}", field(i, "destination"), source.display(), dest.display()), e)
+    mount(
+        Some(&source),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        Error::sys(
+            format!(
+                "{}: bind {} on {}",
+                field(i, "destination"),
+                source.display(),
+                dest.display()
+            ),
+            e,
+        )
     })?;
     finish(root, i, dest, opts)
 }
@@ -107,12 +151,17 @@ pub fn ensure_file(root: &Root, dest: &Path) -> Result<pathrs::Handle> {
         root.mkdir_all(parent, &Permissions::from_mode(0o755))
             .map_err(|e| Error::resolve("create mount point", parent, e))?;
     }
-    match root.create_file(dest, OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC, &Permissions::from_mode(0o644)) {
+    match root.create_file(
+        dest,
+        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
+        &Permissions::from_mode(0o644),
+    ) {
         Ok(_) => {}
         Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {}
         Err(e) => return Err(Error::resolve("create mount point", dest, e)),
     }
-    root.resolve(dest).map_err(|e| Error::resolve("resolve mount point", dest, e))
+    root.resolve(dest)
+        .map_err(|e| Error::resolve("resolve mount point", dest, e))
 }
 
 /// A destination that resolves onto procfs (directly, or through a symlink
@@ -122,7 +171,11 @@ fn check_proc_target(i: usize, dest: &Path, target: std::os::fd::BorrowedFd<'_>)
     if on_proc && !PROC_ALLOWED.iter().any(|p| Path::new(p) == dest) {
         return Err(Error::config(
             field(i, "destination"),
-            format!("{} is inside /proc; only {} may be mounted there", dest.display(), PROC_ALLOWED.join(", ")),
+            format!(
+                "{} is inside /proc; only {} may be mounted there",
+                dest.display(),
+                PROC_ALLOWED.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -134,16 +187,34 @@ fn check_proc_target(i: usize, dest: &Path, target: std::os::fd::BorrowedFd<'_>)
 fn finish(root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     let needs_bind_flags = opts.is_bind() && (!extra.is_empty() || !opts.cleared.is_empty());
-    if !needs_bind_flags && opts.propagation.is_empty() && opts.attr_set == 0 && opts.attr_clr == 0 {
+    if !needs_bind_flags && opts.propagation.is_empty() && opts.attr_set == 0 && opts.attr_clr == 0
+    {
         return Ok(());
     }
-    let top = root.resolve(dest).map_err(|e| Error::resolve("resolve mount", dest, e))?;
+    let top = root
+        .resolve(dest)
+        .map_err(|e| Error::resolve("resolve mount", dest, e))?;
     if needs_bind_flags {
         apply_flags(top.as_fd(), extra, opts.cleared, dest)?;
     }
     for p in &opts.propagation {
-        mount(None::<&str>, fd_path(top.as_fd()).as_str(), None::<&str>, *p, None::<&str>)
-            .map_err(|e| Error::sys(format!("{}: set propagation {p:?} on {}", field(i, "options"), dest.display()), e))?;
+        mount(
+            None::<&str>,
+            fd_path(top.as_fd()).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!(
+                    "{}: set propagation {p:?} on {}",
+                    field(i, "options"),
+                    dest.display()
+                ),
+                e,
+            )
+        })?;
     }
     set_attr(top.as_fd(), opts.attr_set, opts.attr_clr, true, dest)
 }

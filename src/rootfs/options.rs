@@ -189,8 +189,19 @@ mod tests {
 
     #[test]
     fn splits_flags_propagation_recursive_and_data() {
-        let o = parse(&["rbind", "ro", "nosuid", "rslave", "rnoexec", "mode=755", "size=65536k"]);
-        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        let o = parse(&[
+            "rbind",
+            "ro",
+            "nosuid",
+            "rslave",
+            "rnoexec",
+            "mode=755",
+            "size=65536k",
+        ]);
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID
+        );
         assert_eq!(o.propagation, [MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.attr_set, attr::NOEXEC);
         assert_eq!(o.data, "mode=755,size=65536k");

@@ -13,17 +13,25 @@ use crate::error::{Error, Result, SysContext};
 
 /// Makes the rootfs the container's `/`.
 pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
-    fchdir(std::os::fd::AsRawFd::as_raw_fd(&root.as_fd())).sys(|| "chdir into the rootfs".into())?;
+    fchdir(std::os::fd::AsRawFd::as_raw_fd(&root.as_fd()))
+        .sys(|| "chdir into the rootfs".into())?;
     if no_pivot {
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).sys(|| "move the rootfs onto /".into())?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .sys(|| "move the rootfs onto /".into())?;
         chroot(".").sys(|| "chroot into the rootfs".into())?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; it
         // is then detached without needing a directory to put it in.
         pivot_root(".", ".").sys(|| "pivot_root into the rootfs".into())?;
         // The old root must not propagate our unmount to the host.
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .sys(|| "make the old root a slave".into())?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys(|| "make the old root a slave".into())?;
         umount2(".", MntFlags::MNT_DETACH).sys(|| "detach the old root".into())?;
     }
     chdir("/").sys(|| "chdir /".into())
@@ -35,9 +43,20 @@ pub fn finish(spec: &Spec) -> Result<()> {
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .map_err(|e| Error::sys(format!("linux.rootfsPropagation: set {flags:?} on /"), e))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         let root = std::fs::File::open("/").map_err(|e| Error::path("open", "/", e))?;
-        super::set_attr(root.as_fd(), super::options::attr::RDONLY, 0, false, "/".as_ref())?;
+        super::set_attr(
+            root.as_fd(),
+            super::options::attr::RDONLY,
+            0,
+            false,
+            "/".as_ref(),
+        )?;
     }
     Ok(())
 }

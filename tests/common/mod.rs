@@ -18,7 +18,10 @@ pub fn rootfs() -> &'static Path {
     ROOTFS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rootfs");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
-        let st = Command::new(script).arg(&dir).status().expect("run hack/mkrootfs.sh");
+        let st = Command::new(script)
+            .arg(&dir)
+            .status()
+            .expect("run hack/mkrootfs.sh");
         assert!(st.success(), "hack/mkrootfs.sh failed");
         dir
     })
@@ -41,12 +44,23 @@ impl Bundle {
     /// with a writable root and its cgroup named after the container.
     pub fn new(name: &str, args: &[&str]) -> Bundle {
         let id = unique_id(name);
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bundles").join(&id);
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("bundles")
+            .join(&id);
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
-        let out = Command::new(BERTH).args(["spec", "-b"]).arg(&base).output().unwrap();
-        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut config: Value = serde_json::from_slice(&std::fs::read(base.join("config.json")).unwrap()).unwrap();
+        let out = Command::new(BERTH)
+            .args(["spec", "-b"])
+            .arg(&base)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "berth spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(base.join("config.json")).unwrap()).unwrap();
         config["root"] = json!({"path": rootfs(), "readonly": true});
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(args);
@@ -60,7 +74,11 @@ impl Bundle {
     }
 
     pub fn write_config(&self) {
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     /// Runs berth with this bundle's state root. Output goes through files,
@@ -123,10 +141,12 @@ impl Bundle {
 
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let rel = format!("berth-tests/{}", self.id);
-        ["memory", "pids", "cpu", "devices", "freezer", "blkio", "cpuset", "cpuacct"]
-            .iter()
-            .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&rel))
-            .collect()
+        [
+            "memory", "pids", "cpu", "devices", "freezer", "blkio", "cpuset", "cpuacct",
+        ]
+        .iter()
+        .map(|c| Path::new("/sys/fs/cgroup").join(c).join(&rel))
+        .collect()
     }
 }
 
@@ -140,7 +160,11 @@ impl Drop for Bundle {
         let leaks = leaks_of(self);
         let _ = std::fs::remove_dir_all(&self.dir);
         if !std::thread::panicking() {
-            assert!(leaks.is_empty(), "container {} left behind: {leaks:?}", self.id);
+            assert!(
+                leaks.is_empty(),
+                "container {} left behind: {leaks:?}",
+                self.id
+            );
         }
     }
 }

@@ -1,0 +1,253 @@
+//! What a process sees from inside its container: namespaces, pid 1, the
+//! hostname, the rootfs after pivot_root, devices, masked and read-only
+//! paths, sysctls, and what the host sees of it.
+
+mod common;
+
+use common::Bundle;
+use serde_json::json;
+
+fn ns_inode(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn namespaces_differ_from_the_hosts() {
+    let out = Bundle::sh(
+        "ns",
+        "for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done; echo $$",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, ns) in ["pid", "net", "ipc", "uts", "mnt", "cgroup"]
+        .iter()
+        .enumerate()
+    {
+        assert_ne!(
+            lines[i],
+            ns_inode("self", ns),
+            "{ns} namespace is the host's"
+        );
+        assert!(lines[i].starts_with(ns), "{}", lines[i]);
+    }
+    assert_eq!(lines[6], "1", "the container's process is pid 1");
+}
+
+#[test]
+fn joins_a_namespace_by_path() {
+    // The host's uts namespace, joined by path: the container sees the
+    // host's hostname.
+    let mut b = Bundle::new("nsjoin", &["hostname"]);
+    b.config["hostname"] = json!(null);
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    for n in ns.iter_mut() {
+        if n["type"] == "uts" {
+            n["path"] = json!(format!("/proc/{}/ns/uts", std::process::id()));
+        }
+    }
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), nix_hostname());
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn hostname_and_domainname() {
+    let mut b = Bundle::new(
+        "names",
+        &["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"],
+    );
+    b.config["hostname"] = json!("box1");
+    b.config["domainname"] = json!("example.test");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "box1\nexample.test\n");
+}
+
+#[test]
+fn rootfs_is_the_bundles_after_pivot_root() {
+    let out = Bundle::sh(
+        "pivot",
+        "ls /; cat /proc/self/mountinfo | awk '$5 == \"/\" {print $4}'; test -e /work && echo HOSTLEAK; true",
+    );
+    assert!(out.contains("bin\n") && out.contains("etc\n"), "{out}");
+    assert!(!out.contains("HOSTLEAK"), "{out}");
+    // Only the rootfs at /: the old root was detached.
+    let roots: Vec<&str> = out.lines().filter(|l| l.starts_with('/')).collect();
+    assert_eq!(roots.len(), 1, "{out}");
+}
+
+#[test]
+fn readonly_root_and_writable_tmpfs() {
+    let out = Bundle::sh(
+        "ro",
+        "touch /x 2>&1 || echo RO; touch /dev/shm/x && echo SHM",
+    );
+    assert!(out.contains("RO") && out.contains("SHM"), "{out}");
+}
+
+#[test]
+fn default_devices_and_links() {
+    let out = Bundle::sh(
+        "devs",
+        "for d in null zero full random urandom tty; do stat -c '%n %t:%T %a' /dev/$d; done; for l in ptmx fd stdin; do readlink /dev/$l; done; echo x > /dev/null && echo W",
+    );
+    for line in [
+        "/dev/null 1:3 666",
+        "/dev/zero 1:5 666",
+        "/dev/full 1:7 666",
+        "/dev/tty 5:0 666",
+        "pts/ptmx",
+        "/proc/self/fd\n",
+        "W",
+    ] {
+        assert!(out.contains(line), "{line:?} missing in {out}");
+    }
+}
+
+#[test]
+fn configured_devices() {
+    let mut b = Bundle::new(
+        "devices",
+        &[
+            "sh",
+            "-c",
+            "stat -c '%n %F %t:%T %a %u:%g' /dev/mynull /dev/sub/myfifo",
+        ],
+    );
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 1000, "gid": 1001},
+        {"path": "/dev/sub/myfifo", "type": "p", "fileMode": 0o600}
+    ]);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("/dev/mynull character special file 1:3 640 1000:1001"),
+        "{out}"
+    );
+    assert!(out.contains("/dev/sub/myfifo fifo 0:0 600 0:0"), "{out}");
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let mut b = Bundle::new(
+        "masked",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/timer_list | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>&1 || echo ROSYS; cat /etc/hostname-mask | wc -c",
+        ],
+    );
+    let mask = b.dir.join("rootfs-file");
+    std::fs::write(&mask, "secret").unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/hostname-mask", "type": "bind", "source": mask, "options": ["bind"]}));
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/etc/hostname-mask"));
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/does/not/exist"));
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0\n0\nROSYS\n0\n", "{err}");
+}
+
+#[test]
+fn mounts_with_options() {
+    let mut b = Bundle::new(
+        "mounts",
+        &[
+            "sh",
+            "-c",
+            "grep -E ' /(data|ro|tmpx) ' /proc/self/mountinfo; cat /data/f; touch /ro/g 2>/dev/null || echo RO",
+        ],
+    );
+    let src = b.dir.join("data");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "hello\n").unwrap();
+    b.config["mounts"].as_array_mut().unwrap().extend([
+        json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "nosuid", "nodev"]}),
+        json!({"destination": "/ro", "type": "bind", "source": src, "options": ["bind", "ro", "noexec"]}),
+        json!({"destination": "/tmpx", "type": "tmpfs", "source": "tmpfs", "options": ["noexec", "size=1m", "mode=700"]}),
+    ]);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let line = |d: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!(" {d} ")))
+            .unwrap_or_else(|| panic!("{d} not mounted: {out}"))
+            .to_string()
+    };
+    assert!(line("/data").contains("nosuid,nodev"), "{out}");
+    assert!(
+        line("/ro").contains("ro,") && line("/ro").contains("noexec"),
+        "{out}"
+    );
+    assert!(
+        line("/tmpx").contains("noexec") && line("/tmpx").contains("mode=700"),
+        "{out}"
+    );
+    assert!(out.contains("hello\nRO"), "{out}");
+}
+
+#[test]
+fn sysctl_is_set_in_the_containers_namespaces() {
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let mut b = Bundle::new(
+        "sysctl",
+        &[
+            "cat",
+            "/proc/sys/net/ipv4/ip_forward",
+            "/proc/sys/kernel/shmmni",
+        ],
+    );
+    let flip = if host.trim() == "1" { "0" } else { "1" };
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": flip, "kernel.shmmni": "1234"});
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{flip}\n1234\n"));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host,
+        "host sysctl changed"
+    );
+}
+
+#[test]
+fn cwd_env_and_args() {
+    let mut b = Bundle::new(
+        "cwd",
+        &[
+            "sh",
+            "-c",
+            "pwd; echo $FOO; echo \"$0\" \"$1\"",
+            "zero",
+            "one",
+        ],
+    );
+    b.config["process"]["cwd"] = json!("/dev/shm/new/dir");
+    b.config["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "/dev/shm/new/dir\nbar baz\nzero one\n");
+}
+
+#[test]
+fn cgroup_mount_shows_the_containers_cgroup() {
+    let out = Bundle::sh(
+        "cgmount",
+        "cat /proc/self/cgroup | grep memory; ls /sys/fs/cgroup/memory/cgroup.procs",
+    );
+    assert!(out.contains("memory:/\n"), "new cgroup namespace: {out}");
+    assert!(out.contains("/sys/fs/cgroup/memory/cgroup.procs"), "{out}");
+}
