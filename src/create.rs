@@ -26,7 +26,8 @@ use crate::{clone, config, pidstat};
 
 /// A created container, still locked by this process.
 pub struct Created {
-    pub dir: ContainerDir,
+    /// Holds the container's lock until this value is dropped.
+    _dir: ContainerDir,
     pub state: State,
     /// The sync channel, kept when the init waits for `Msg::Start` on it.
     pub channel: Option<sync::Channel>,
@@ -194,7 +195,7 @@ pub fn create(
     cleanup.child = None;
     drop(cleanup);
     Ok(Created {
-        dir,
+        _dir: dir,
         state,
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),

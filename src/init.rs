@@ -22,7 +22,7 @@ use nix::unistd::{Gid, Uid, setresgid, setresuid};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
-use crate::error::{Error, PathContext, Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::logging::phase;
 use crate::namespaces::{self, Plan};
 use crate::process::{capabilities, rlimits, scheduling, user};

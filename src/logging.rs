@@ -5,7 +5,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -44,35 +43,17 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
     Ok(())
 }
 
-pub fn debug_enabled() -> bool {
-    LOGGER.get().is_some_and(|l| l.debug)
-}
-
-/// The log file's descriptor, which children must not close before exec.
-pub fn log_fd() -> Option<i32> {
-    LOGGER
-        .get()
-        .and_then(|l| l.file.as_ref())
-        .map(|f| f.as_raw_fd())
-}
-
 pub fn error(msg: &str) {
-    write("error", msg);
-    // runc prints errors on stderr even when it logs to a file: engines
-    // capture either one.
-    if LOGGER.get().is_none_or(|l| l.file.is_some()) {
-        let _ = writeln!(std::io::stderr(), "berth: {msg}");
+    // Like runc, an error goes to stderr even when a log file is given:
+    // engines capture either one.
+    let _ = writeln!(std::io::stderr(), "berth: {msg}");
+    if LOGGER.get().is_some_and(|l| l.file.is_some()) {
+        write("error", msg);
     }
 }
 
 pub fn warn(msg: &str) {
     write("warning", msg);
-}
-
-pub fn debug(msg: impl FnOnce() -> String) {
-    if debug_enabled() {
-        write("debug", &msg());
-    }
 }
 
 /// A debug line with the time since the process started, for the per-phase
@@ -87,8 +68,10 @@ pub fn phase(name: &str) {
     }
 }
 
+/// One line to the log file in the chosen format, or plainly to stderr
+/// when there is no log file.
 fn write(level: &str, msg: &str) {
-    let Some(l) = LOGGER.get() else {
+    let Some(l) = LOGGER.get().filter(|l| l.file.is_some()) else {
         let _ = writeln!(std::io::stderr(), "berth: {level}: {msg}");
         return;
     };
@@ -105,10 +88,9 @@ fn write(level: &str, msg: &str) {
     };
     // One write per line so concurrent writers (parent and init) interleave
     // whole lines in an O_APPEND file.
-    let _ = match &l.file {
-        Some(f) => (&*f).write_all(line.as_bytes()),
-        None => std::io::stderr().write_all(line.as_bytes()),
-    };
+    if let Some(f) = &l.file {
+        let _ = (&*f).write_all(line.as_bytes());
+    }
 }
 
 /// Current UTC time as RFC 3339 with nanoseconds.

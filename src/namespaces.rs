@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use nix::sched::{CloneFlags, setns, unshare};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
-use crate::error::{Error, PathContext, Result, SysContext};
+use crate::error::{PathContext, Result, SysContext};
 
 #[derive(Debug)]
 pub struct Plan {

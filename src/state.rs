@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{FlockArg, flock};
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroups::Cgroup;
@@ -61,7 +61,7 @@ pub fn validate_id(id: &str) -> Result<()> {
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
-    _lock: File,
+    lock: Flock<File>,
 }
 
 impl ContainerDir {
@@ -94,23 +94,23 @@ impl ContainerDir {
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
             Err(e) => return Err(Error::path("open state dir", &path, e)),
         };
-        flock(file.as_raw_fd(), FlockArg::LockExclusive)
-            .map_err(|e| Error::sys(format!("lock {}", path.display()), e))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
         // A delete that held the lock before us removed the directory.
-        if file.metadata().at("stat", &path)?.nlink() == 0 {
+        if lock.metadata().at("stat", &path)?.nlink() == 0 {
             return Err(Error::NotFound(id.into()));
         }
         Ok(ContainerDir {
             id: id.into(),
             path,
-            _lock: file,
+            lock,
         })
     }
 
     /// The lock's descriptor, which a forked init must close so that later
     /// commands on this container are not locked out.
     pub fn lock_fd(&self) -> i32 {
-        self._lock.as_raw_fd()
+        self.lock.as_raw_fd()
     }
 
     pub fn fifo(&self) -> PathBuf {

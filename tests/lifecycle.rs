@@ -84,6 +84,8 @@ fn run_returns_exit_status() {
 }
 
 /// A foreground run in the background of the test, and its container's pid.
+/// The caller waits for the child.
+#[allow(clippy::zombie_processes)]
 fn spawn_run(b: &Bundle) -> (std::process::Child, i64) {
     b.write_config();
     let child = std::process::Command::new(common::BERTH)

@@ -14,7 +14,7 @@ mod mounts;
 pub mod options;
 mod pivot;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -216,10 +216,6 @@ fn apply_flags(target: BorrowedFd<'_>, set: MsFlags, cleared: MsFlags, what: &Pa
 /// A path buffer for the container-side path of mount `i`, for errors.
 fn field(i: usize, name: &str) -> String {
     format!("mounts[{i}].{name}")
-}
-
-fn handle_fd(h: &pathrs::Handle) -> BorrowedFd<'_> {
-    h.as_fd()
 }
 
 fn bundle_relative(bundle: &Path, p: &Path) -> PathBuf {

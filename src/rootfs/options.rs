@@ -15,7 +15,6 @@ pub mod attr {
     pub const NOATIME: u64 = 0x10;
     pub const STRICTATIME: u64 = 0x20;
     pub const NODIRATIME: u64 = 0x80;
-    pub const IDMAP: u64 = 0x100000;
     pub const NOSYMFOLLOW: u64 = 0x200000;
 }
 

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages berth's build, demo and tests need, running
+# apt only when one is missing. Debian bookworm, as root.
+set -eu
+pkgs="busybox-static pkg-config gcc libc6-dev iproute2 procps util-linux"
+missing=""
+for p in $pkgs; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086 # word splitting of the package list is meant
+    apt-get install -y -qq $missing >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "deps: cargo is missing: install a Rust toolchain (rustup) first" >&2
+    exit 1
+fi

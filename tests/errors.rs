@@ -1,0 +1,180 @@
+//! Bad input: each is refused with one line naming what is wrong, exit
+//! status 1, and nothing left behind (the harness's drop checks that).
+
+mod common;
+
+use common::Bundle;
+use serde_json::{Value, json};
+
+/// Creates with a broken config; returns berth's stderr.
+fn refused(name: &str, patch: impl FnOnce(&mut Value)) -> String {
+    let mut b = Bundle::new(name, &["true"]);
+    patch(&mut b.config);
+    let out = b.berth(&["create", &b.id]);
+    assert_eq!(out.status.code(), Some(1), "create must fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!b.root.join(&b.id).exists(), "state dir left");
+    for d in b.cgroup_dirs() {
+        assert!(!d.exists(), "cgroup {} left", d.display());
+    }
+    err
+}
+
+type Case = (&'static str, Box<dyn FnOnce(&mut Value)>, &'static str);
+
+#[test]
+fn config_errors_name_the_field_and_value() {
+    let cases: Vec<Case> = vec![
+        (
+            "type",
+            Box::new(|c| c["process"]["user"]["uid"] = json!("root")),
+            "process.user.uid: invalid type: string \"root\"",
+        ),
+        (
+            "ns",
+            Box::new(|c| c["linux"]["namespaces"][0]["type"] = json!("pidns")),
+            "linux.namespaces[0].type: unknown variant `pidns`",
+        ),
+        (
+            "args",
+            Box::new(|c| c["process"]["args"] = json!([])),
+            "process.args: must name at least the program to run",
+        ),
+        (
+            "root",
+            Box::new(|c| c["root"]["path"] = json!("/no/such/rootfs")),
+            "root.path: /no/such/rootfs: No such file or directory",
+        ),
+        (
+            "nspath",
+            Box::new(|c| c["linux"]["namespaces"][1]["path"] = json!("/no/such/ns")),
+            "open namespace /no/such/ns: No such file or directory",
+        ),
+        (
+            "exe",
+            Box::new(|c| c["process"]["args"] = json!(["no-such-program"])),
+            "process.args[0]: \"no-such-program\": executable file not found",
+        ),
+        (
+            "bind",
+            Box::new(|c| {
+                c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/src", "options": ["bind"]}))
+            }),
+            "mounts[7].source: /no/such/src: No such file or directory",
+        ),
+        (
+            "proc",
+            Box::new(|c| {
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}))
+            }),
+            "mounts[7].destination: /proc/sys is inside /proc",
+        ),
+        (
+            "sysctl",
+            Box::new(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "1"})),
+            "linux.sysctl.vm.swappiness: is not namespaced",
+        ),
+        (
+            "cgpath",
+            Box::new(|c| c["linux"]["cgroupsPath"] = json!("/a/../../../etc")),
+            "linux.cgroupsPath: /a/../../../etc must not contain \"..\"",
+        ),
+        (
+            "dev",
+            Box::new(|c| c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}])),
+            "linux.devices[0]: /dev/x: type \"a\" is only valid in cgroup device rules",
+        ),
+    ];
+    for (name, patch, want) in cases {
+        let err = refused(name, patch);
+        assert!(err.contains(want), "{name}: wanted {want:?} in {err:?}");
+    }
+}
+
+#[test]
+fn broken_json_and_missing_config() {
+    let b = Bundle::new("json", &["true"]);
+    b.write_config();
+    std::fs::write(b.dir.join("config.json"), "{\"ociVersion\": ").unwrap();
+    let out = std::process::Command::new(common::BERTH)
+        .args(["--root"])
+        .arg(&b.root)
+        .args(["create", "-b"])
+        .arg(&b.dir)
+        .arg(&b.id)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ociVersion: EOF while parsing a value"),
+        "{err}"
+    );
+    let out = std::process::Command::new(common::BERTH)
+        .args(["create", "-b", "/nonexistent", "x"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("open bundle /nonexistent"));
+}
+
+#[test]
+fn invalid_ids_and_arguments() {
+    let b = Bundle::new("ids", &["true"]);
+    let out = b.berth(&["create", "../escape"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("container id: \"../escape\" is invalid")
+    );
+    let out = b.berth(&["kill", "x", "NOSIG"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signal NOSIG: not a known signal name"));
+    let out = b.berth(&["frobnicate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "usage errors exit 2 as clap reports them"
+    );
+}
+
+#[test]
+fn json_log_lines_carry_the_error() {
+    let mut b = Bundle::new("jsonlog", &["true"]);
+    b.config["process"]["args"] = json!([]);
+    let log = b.dir.join("log.json");
+    let out = b.berth(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        &b.id,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"]
+            .as_str()
+            .unwrap()
+            .contains("process.args: must name"),
+        "{line}"
+    );
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused() {
+    let mut b = Bundle::new("noconsole", &["true"]);
+    b.config["process"]["terminal"] = json!(true);
+    let out = b.berth(&["create", &b.id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("process.terminal: is true, so --console-socket is required")
+    );
+    assert!(!b.root.join(&b.id).exists());
+}
