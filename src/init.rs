@@ -25,7 +25,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Error, Result, SysContext};
 use crate::logging::phase;
 use crate::namespaces::{self, Plan};
-use crate::process::{capabilities, rlimits, scheduling, user};
+use crate::process::{capabilities, personality, rlimits, scheduling, user};
 use crate::sync::{Channel, Msg};
 use crate::{clone, console, rootfs};
 
@@ -127,7 +127,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
-    let exec = prepare_process(process)?;
+    let exec = prepare_process(process, a.spec.linux().as_ref())?;
     close_inherited_fds(a.preserve_fds)?;
     prctl::set_death_signal(0).map_err(|e| {
         Error::sys(
@@ -261,7 +261,7 @@ struct Exec {
 /// limits and scheduling while privileged, then the bounding set, the user
 /// switch, the remaining capabilities, no_new_privs; the executable is
 /// found now so a missing one fails the create, as runc does.
-fn prepare_process(p: &Process) -> Result<Exec> {
+fn prepare_process(p: &Process, linux: Option<&oci_spec::runtime::Linux>) -> Result<Exec> {
     if let Some(r) = p.rlimits() {
         rlimits::apply(r)?;
     }
@@ -270,6 +270,9 @@ fn prepare_process(p: &Process) -> Result<Exec> {
     }
     if let Some(s) = p.scheduler() {
         scheduling::set_scheduler(s)?;
+    }
+    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
+        personality::set(pers)?;
     }
     let cwd = p.cwd();
     let early_chdir = chdir_cwd(cwd);

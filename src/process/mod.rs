@@ -3,7 +3,7 @@
 //! limits, scheduling and execution domain.
 
 pub mod capabilities;
-
+pub mod personality;
 pub mod rlimits;
 pub mod scheduling;
 pub mod user;

@@ -1,0 +1,130 @@
+//! The process's own attributes, read back from inside the container.
+
+mod common;
+
+use common::Bundle;
+use serde_json::json;
+
+fn status_field(out: &str, field: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("{field} missing in {out}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn default_capabilities_and_no_new_privs() {
+    let out = Bundle::sh("caps", "cat /proc/self/status");
+    // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29).
+    let want = "0000000020000420";
+    for f in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(status_field(&out, f), want, "{f}");
+    }
+    // runc's default lists ambient capabilities but no inheritable ones:
+    // the kernel allows no ambient capability outside the inheritable set.
+    assert_eq!(
+        status_field(&out, "CapInh"),
+        "0000000000000000",
+        "inheritable stays empty"
+    );
+    assert_eq!(status_field(&out, "CapAmb"), "0000000000000000");
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+}
+
+#[test]
+fn no_capabilities_when_absent_and_nnp_off() {
+    let mut b = Bundle::new("nocaps", &["cat", "/proc/self/status"]);
+    b.config["process"]
+        .as_object_mut()
+        .unwrap()
+        .remove("capabilities");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    for f in ["CapPrm", "CapEff", "CapBnd", "CapAmb", "CapInh"] {
+        assert_eq!(status_field(&out, f), "0000000000000000", "{f}");
+    }
+    assert_eq!(status_field(&out, "NoNewPrivs"), "0");
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let mut b = Bundle::new(
+        "user",
+        &[
+            "sh",
+            "-c",
+            "id -u; id -g; cat /proc/self/status | grep Groups; umask; cat /proc/self/status | grep CapEff",
+        ],
+    );
+    b.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20], "umask": 63});
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..2], ["1000", "1001"]);
+    assert_eq!(
+        lines[2].split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["10", "20"]
+    );
+    assert_eq!(lines[3], "0077");
+    // A non-root user's capabilities do not survive execve unless ambient.
+    assert!(lines[4].ends_with("0000000000000000"), "{out}");
+}
+
+#[test]
+fn rlimits_and_oom_score_adj() {
+    let mut b = Bundle::new(
+        "rlimits",
+        &[
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj",
+        ],
+    );
+    b.config["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 500, "hard": 600},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+    ]);
+    b.config["process"]["oomScoreAdj"] = json!(123);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "500\n600\n0\n123\n");
+}
+
+#[test]
+fn scheduler_io_priority_and_personality() {
+    let mut b = Bundle::new(
+        "sched",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/stat | cut -d' ' -f41; ionice -p $$; uname -m",
+        ],
+    );
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    b.config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "3", "SCHED_BATCH: {out}");
+    assert!(lines[1].contains("idle"), "{out}");
+    assert!(matches!(lines[2], "i686" | "i386"), "{out}");
+}
+
+#[test]
+fn ambient_capabilities_reach_a_non_root_process() {
+    let mut b = Bundle::new(
+        "ambient",
+        &["sh", "-c", "grep -E 'CapAmb|CapInh' /proc/self/status"],
+    );
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let caps = json!(["CAP_NET_BIND_SERVICE"]);
+    b.config["process"]["capabilities"] = json!({"bounding": caps, "effective": caps, "permitted": caps, "inheritable": caps, "ambient": caps});
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("CapInh:\t0000000000000400"), "{out}");
+    assert!(out.contains("CapAmb:\t0000000000000400"), "{out}");
+}
