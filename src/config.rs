@@ -146,24 +146,17 @@ pub fn validate(spec: &Spec) -> Result<()> {
             .any(|n| n.typ() == t && n.path().is_none())
     };
     let has = |t| namespaces.iter().any(|n| n.typ() == t);
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !new(LinuxNamespaceType::Uts) {
-        return Err(Error::config(
-            "hostname",
-            "needs a new uts namespace (linux.namespaces)",
-        ));
-    }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !new(LinuxNamespaceType::Uts)
-    {
-        return Err(Error::config(
-            "domainname",
-            "needs a new uts namespace (linux.namespaces)",
-        ));
-    }
-    if !has(LinuxNamespaceType::Mount) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required to set up the rootfs",
-        ));
+    // Naming the host's own uts namespace would rename the host.
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+            return Err(Error::config(
+                field,
+                "needs a uts namespace (linux.namespaces)",
+            ));
+        }
     }
     let uid_maps = linux
         .and_then(|l| l.uid_mappings().as_deref())
@@ -282,7 +275,7 @@ mod tests {
                 v["domainname"] = "x".into();
                 v["linux"]["namespaces"] = serde_json::json!([{"type":"mount"}]);
             }),
-            "domainname: needs a new uts namespace (linux.namespaces)"
+            "domainname: needs a uts namespace (linux.namespaces)"
         );
         assert_eq!(
             err(|v| v["linux"]["sysctl"] = serde_json::json!({"kernel.panic": "1"})),

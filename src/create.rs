@@ -185,6 +185,7 @@ pub fn create(
             .collect(),
         init_start_time: start_time,
         cgroup: cgroup.clone(),
+        host_mounts: !init::has_mount_ns(&spec),
     };
     state.save(&dir)?;
     if let Some(p) = &args.pid_file {

@@ -101,6 +101,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         spec: a.spec,
         bundle: a.bundle,
         rootfs: a.rootfs,
+        mount_ns: has_mount_ns(a.spec),
         in_userns: a.plan.new_user
             || a.plan
                 .joins
@@ -120,7 +121,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         None => None,
     };
     rootfs::protect(a.spec, &root)?;
-    rootfs::enter(&root, a.no_pivot)?;
+    let entry = match (ctx.mount_ns, a.no_pivot) {
+        (false, _) => rootfs::Entry::Chroot,
+        (true, true) => rootfs::Entry::Move,
+        (true, false) => rootfs::Entry::Pivot,
+    };
+    rootfs::enter(&root, entry)?;
     drop(root);
     rootfs::finish(a.spec)?;
     phase("rootfs");
@@ -190,6 +196,13 @@ fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+pub fn has_mount_ns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount))
 }
 
 fn set_names(spec: &Spec) -> Result<()> {

@@ -138,6 +138,10 @@ pub struct State {
     pub annotations: BTreeMap<String, String>,
     pub init_start_time: u64,
     pub cgroup: Cgroup,
+    /// The container shares the host's mount namespace: its rootfs mounts
+    /// live there and are detached on delete.
+    #[serde(default)]
+    pub host_mounts: bool,
 }
 
 impl State {

@@ -251,3 +251,102 @@ fn cgroup_mount_shows_the_containers_cgroup() {
     assert!(out.contains("memory:/\n"), "new cgroup namespace: {out}");
     assert!(out.contains("/sys/fs/cgroup/memory/cgroup.procs"), "{out}");
 }
+
+/// A rootfs of this test's own, for tests whose mounts are visible to
+/// others (no mount namespace of their own).
+fn private_rootfs(b: &mut Bundle) -> std::path::PathBuf {
+    let dir = b.dir.join("rootfs");
+    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/mkrootfs.sh"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    b.config["root"]["path"] = json!(dir);
+    dir
+}
+
+#[test]
+fn no_mount_namespace_chroots_and_delete_unmounts() {
+    let mut b = Bundle::new(
+        "nomntns",
+        &[
+            "sh",
+            "-c",
+            "ls /bin/busybox && cat /proc/self/cgroup | grep -c memory",
+        ],
+    );
+    let rootfs = private_rootfs(&mut b);
+    b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+    b.config["hostname"] = json!(null);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("/bin/busybox\n"), "{out}");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(rootfs.to_str().unwrap()),
+        "rootfs mounts left on the host"
+    );
+}
+
+#[test]
+fn no_pivot_moves_the_rootfs() {
+    let b = Bundle::new(
+        "nopivot",
+        &["sh", "-c", "ls /; grep -c ' / ' /proc/self/mountinfo"],
+    );
+    b.write_config();
+    let out = b.berth(&["run", "--no-pivot", &b.id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bin\n"), "{text}");
+}
+
+#[test]
+fn rootfs_propagation_shared() {
+    let mut b = Bundle::new(
+        "propagation",
+        &["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"],
+    );
+    b.config["linux"]["rootfsPropagation"] = json!("shared");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shared:"), "{out}");
+}
+
+#[test]
+fn preserved_fds_only() {
+    let b = Bundle::new(
+        "fds",
+        &["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"],
+    );
+    b.write_config();
+    let extra = std::fs::File::open("/dev/null").unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&extra);
+    // Move the file to fd 3 for --preserve-fds 1, in the child only.
+    let out_path = b.dir.join(".fds.out");
+    let mut cmd = std::process::Command::new(common::BERTH);
+    cmd.arg("--root")
+        .arg(&b.root)
+        .args(["run", "--preserve-fds", "1", &b.id])
+        .current_dir(&b.dir);
+    cmd.stdout(std::fs::File::create(&out_path).unwrap());
+    // SAFETY: dup2 is async-signal-safe and runs in the forked child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    assert!(cmd.status().unwrap().success());
+    // 0-2, the preserved 3, and the one ls opens for the directory.
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap().trim(),
+        "0 1 2 3 4"
+    );
+}

@@ -48,5 +48,13 @@ pub fn destroy(state: &State) -> Result<(), Error> {
     for pid in state.cgroup.pids() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
     }
+    if state.host_mounts {
+        // The rootfs was bound onto itself with every container mount below
+        // it: detaching that one mount removes them all.
+        match nix::mount::umount2(&state.rootfs, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys(format!("unmount {}", state.rootfs.display()), e)),
+        }
+    }
     state.cgroup.destroy()
 }

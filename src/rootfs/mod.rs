@@ -26,7 +26,7 @@ use crate::error::{Error, Result, SysContext};
 
 pub use devices::open_dev_null;
 pub use mounts::ensure_file;
-pub use pivot::{enter, finish};
+pub use pivot::{Entry, enter, finish};
 
 /// What the rootfs steps need to know besides the config.
 pub struct Context<'a> {
@@ -34,6 +34,9 @@ pub struct Context<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub in_userns: bool,
+    /// The container has a mount namespace (new or joined): without one its
+    /// mounts are made in the host's, and `/` must not be touched.
+    pub mount_ns: bool,
     pub new_cgroupns: bool,
     pub cgroup: &'a Cgroup,
 }
@@ -81,8 +84,10 @@ pub fn setup(ctx: &Context) -> Result<Root> {
         Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-        .sys(|| "make / a slave mount".into())?;
+    if ctx.mount_ns {
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .sys(|| "make / a slave mount".into())?;
+    }
     // pivot_root needs the new root to be a mount point.
     mount(
         Some(ctx.rootfs),

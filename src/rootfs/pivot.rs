@@ -11,11 +11,25 @@ use pathrs::Root;
 use super::propagation_flags;
 use crate::error::{Error, Result, SysContext};
 
+/// How the init makes the rootfs its `/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// pivot_root: the default in a mount namespace of the container's own.
+    Pivot,
+    /// MS_MOVE onto / and chroot (--no-pivot, for a rootfs on ramfs).
+    Move,
+    /// chroot alone: without a mount namespace of its own, moving or
+    /// pivoting would change the host's root.
+    Chroot,
+}
+
 /// Makes the rootfs the container's `/`.
-pub fn enter(root: &Root, no_pivot: bool) -> Result<()> {
+pub fn enter(root: &Root, how: Entry) -> Result<()> {
     fchdir(std::os::fd::AsRawFd::as_raw_fd(&root.as_fd()))
         .sys(|| "chdir into the rootfs".into())?;
-    if no_pivot {
+    if how == Entry::Chroot {
+        chroot(".").sys(|| "chroot into the rootfs".into())?;
+    } else if how == Entry::Move {
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .sys(|| "move the rootfs onto /".into())?;
         chroot(".").sys(|| "chroot into the rootfs".into())?;
