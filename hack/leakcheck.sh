@@ -18,8 +18,13 @@ for parent in /sys/fs/cgroup/*/berth-tests /sys/fs/cgroup/berth-tests; do
     done
     rmdir "$parent" 2>/dev/null
 done
-procs=$(pgrep -f 'berth-test-|memfd:berth' | grep -v "^$$\$" || true)
-[ -n "$procs" ] && leaks="$leaks\n  processes: $(echo "$procs" | tr '\n' ' ')"
+# Killed containers may take a moment to be reaped: look a few times.
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    procs=$(pgrep -af 'berth-test-|memfd:berth' | grep -v -e "^$$ " -e pgrep || true)
+    [ -z "$procs" ] && break
+    sleep 0.2
+done
+[ -n "$procs" ] && leaks="$leaks\n  processes:\n$procs"
 if [ -n "$leaks" ]; then
     printf 'leak check FAILED:%b\n' "$leaks"
     exit 1
