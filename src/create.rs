@@ -87,6 +87,7 @@ pub fn create(
     };
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan)?;
+    let idmap_userns = crate::idmap::prepare(&spec)?;
     let cgroups_path = spec
         .linux()
         .as_ref()
@@ -118,6 +119,7 @@ pub fn create(
             fifo,
             console: console.as_ref().map(|(theirs, _)| theirs),
             cgroup: &cgroup,
+            idmap_userns,
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
             preserve_fds: args.preserve_fds,

@@ -49,6 +49,7 @@ pub struct InitArgs<'a> {
     pub fifo: Option<OwnedFd>,
     pub console: Option<&'a UnixStream>,
     pub cgroup: &'a Cgroup,
+    pub idmap_userns: Vec<(usize, OwnedFd)>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -109,6 +110,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
                 .any(|(t, _)| *t == LinuxNamespaceType::User),
         new_cgroupns: a.plan.new_cgroup,
         cgroup: a.cgroup,
+        idmap_userns: &a.idmap_userns,
     };
     let root = rootfs::setup(&ctx)?;
     let slave = match a.console {

@@ -8,6 +8,7 @@ mod config;
 mod console;
 mod create;
 mod error;
+mod idmap;
 mod init;
 mod logging;
 mod namespaces;

@@ -350,3 +350,20 @@ fn preserved_fds_only() {
         "0 1 2 3 4"
     );
 }
+
+#[test]
+fn idmapped_bind_mount() {
+    let mut b = Bundle::new("idmap", &["stat", "-c", "%u:%g", "/mapped/f"]);
+    let src = b.dir.join("idmap-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "x").unwrap();
+    // Owned by root on disk; the mount's maps show root as 1234:1235.
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/mapped", "type": "bind", "source": src, "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1235, "size": 1}]
+    }));
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "1234:1235");
+}

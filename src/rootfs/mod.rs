@@ -39,6 +39,8 @@ pub struct Context<'a> {
     pub mount_ns: bool,
     pub new_cgroupns: bool,
     pub cgroup: &'a Cgroup,
+    /// User namespaces made for idmapped mounts, by mount index.
+    pub idmap_userns: &'a [(usize, std::os::fd::OwnedFd)],
 }
 
 /// The path the kernel resolves to an open file: how mount(2) and friends
@@ -131,19 +133,52 @@ fn set_attr(
     if set == 0 && clr == 0 {
         return Ok(());
     }
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clr,
         propagation: 0,
         userns_fd: 0,
     };
+    mount_setattr(target, &attr, recursive).map_err(|e| {
+        Error::sys(
+            format!(
+                "mount_setattr on {} (set {set:#x}, clear {clr:#x})",
+                what.display()
+            ),
+            e,
+        )
+    })
+}
+
+/// Attaches a user namespace to a detached mount tree (MOUNT_ATTR_IDMAP).
+fn set_attr_userns(
+    tree: BorrowedFd<'_>,
+    userns: BorrowedFd<'_>,
+    recursive: bool,
+) -> std::result::Result<(), nix::errno::Errno> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x100000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    mount_setattr(tree, &attr, recursive)
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn mount_setattr(
+    target: BorrowedFd<'_>,
+    attr: &MountAttr,
+    recursive: bool,
+) -> std::result::Result<(), nix::errno::Errno> {
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from a live
     // struct laid out as the kernel's struct mount_attr; the fd is open.
@@ -153,20 +188,15 @@ fn set_attr(
             target.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if r < 0 {
-        return Err(Error::sys(
-            format!(
-                "mount_setattr on {} (set {set:#x}, clear {clr:#x})",
-                what.display()
-            ),
-            nix::errno::Errno::last(),
-        ));
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(())
     }
-    Ok(())
 }
 
 /// Mount attributes equivalent to mount(2) flags, for changing an existing
