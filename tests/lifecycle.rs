@@ -107,7 +107,11 @@ fn spawn_run(b: &Bundle) -> (std::process::Child, i64) {
                 return (child, s["pid"].as_i64().unwrap());
             }
         }
-        assert!(Instant::now() < deadline, "container never ran");
+        assert!(
+            Instant::now() < deadline,
+            "container never ran: {}",
+            std::fs::read_to_string(b.dir.join(".run.err")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -73,12 +73,12 @@ impl Bundle {
         }
     }
 
+    /// Writes config.json atomically: a berth started earlier may be
+    /// reading it while the test runs another command.
     pub fn write_config(&self) {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .unwrap();
+        let tmp = self.dir.join(".config.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::rename(&tmp, self.dir.join("config.json")).unwrap();
     }
 
     /// Runs berth with this bundle's state root. Output goes through files,
