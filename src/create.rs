@@ -123,10 +123,6 @@ pub fn create(
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
             preserve_fds: args.preserve_fds,
-            close_fds: [
-                dir.lock_fd(),
-                cgroup_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
-            ],
         });
     }
     cleanup.child = Some(pid);

@@ -11,7 +11,7 @@
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -53,8 +53,6 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-    /// Descriptors of the runtime's that the init must not keep.
-    pub close_fds: [i32; 2],
 }
 
 pub fn run(mut a: InitArgs) -> ! {
@@ -69,10 +67,7 @@ pub fn run(mut a: InitArgs) -> ! {
 }
 
 fn setup(a: &mut InitArgs) -> Result<Infallible> {
-    for fd in a.close_fds.into_iter().filter(|fd| *fd >= 0) {
-        // SAFETY: closing a descriptor number we inherited and never use.
-        unsafe { libc::close(fd) };
-    }
+    close_foreign_fds(a)?;
     // Exact modes for the nodes and directories we create.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
@@ -393,6 +388,40 @@ fn reset_signals() -> Result<()> {
     SigSet::empty()
         .thread_set_mask()
         .sys(|| "clear the signal mask".into())
+}
+
+/// Closes every descriptor the init does not need, right after the clone:
+/// the runtime's own (state dir lock, cgroup directory) and whatever its
+/// caller leaked to it. Only stdio, the preserved ones and the init's own
+/// stay, so nothing of the host's is reachable through /proc/1/fd while the
+/// container waits to start (CVE-2016-9962).
+fn close_foreign_fds(a: &InitArgs) -> Result<()> {
+    let mut keep: Vec<i32> = vec![a.channel.as_fd().as_raw_fd()];
+    keep.extend(a.fifo.as_ref().map(|f| f.as_raw_fd()));
+    keep.extend(a.console.map(|c| c.as_raw_fd()));
+    keep.extend(a.joins.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(a.idmap_userns.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(crate::logging::file_fd());
+    keep.sort_unstable();
+    let mut next = 3 + a.preserve_fds;
+    let close = |from: u32, to: u32| {
+        // SAFETY: close_range closes descriptors this process owns and no
+        // longer uses; no Rust object refers to them.
+        if unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) } < 0 {
+            return Err(Error::sys(
+                "close inherited descriptors",
+                nix::errno::Errno::last(),
+            ));
+        }
+        Ok(())
+    };
+    for k in keep.into_iter().filter_map(|k| u32::try_from(k).ok()) {
+        if k > next {
+            close(next, k - 1)?;
+        }
+        next = next.max(k + 1);
+    }
+    close(next, u32::MAX)
 }
 
 /// Marks every descriptor from 3 + preserve_fds on close-on-exec, so that

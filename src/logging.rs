@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -41,6 +42,14 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Res
         start: Instant::now(),
     });
     Ok(())
+}
+
+/// The log file's descriptor, which the init keeps until it execs.
+pub fn file_fd() -> Option<i32> {
+    LOGGER
+        .get()
+        .and_then(|l| l.file.as_ref())
+        .map(|f| f.as_raw_fd())
 }
 
 pub fn error(msg: &str) {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::ErrorKind;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -61,7 +60,8 @@ pub fn validate_id(id: &str) -> Result<()> {
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
-    lock: Flock<File>,
+    /// Held, never read: the lock lasts as long as this value.
+    _lock: Flock<File>,
 }
 
 impl ContainerDir {
@@ -103,14 +103,8 @@ impl ContainerDir {
         Ok(ContainerDir {
             id: id.into(),
             path,
-            lock,
+            _lock: lock,
         })
-    }
-
-    /// The lock's descriptor, which a forked init must close so that later
-    /// commands on this container are not locked out.
-    pub fn lock_fd(&self) -> i32 {
-        self.lock.as_raw_fd()
     }
 
     pub fn fifo(&self) -> PathBuf {

@@ -1,0 +1,154 @@
+//! Regression tests for the runtime CVE classes, written as the attacks.
+
+mod common;
+
+use std::os::unix::fs::OpenOptionsExt;
+
+use common::Bundle;
+use serde_json::json;
+
+/// CVE-2019-5736: a process of ours inside the container must not expose
+/// the host binary; its /proc/PID/exe is a sealed memfd nobody can write.
+#[test]
+fn init_exe_is_a_sealed_copy() {
+    let b = Bundle::new("cve-2019-5736", &["sleep", "1000"]);
+    b.ok(&["create", &b.id]);
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let exe = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&exe).unwrap();
+    assert!(
+        target.to_string_lossy().starts_with("/memfd:berth"),
+        "{target:?}"
+    );
+    // The host binary itself is not what the init maps.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    assert!(
+        !maps.contains(common::BERTH),
+        "the host binary is mapped in the init"
+    );
+    // The attack: hold the binary open while the init runs, and write to it
+    // once nothing executes it any more.
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .unwrap();
+    b.ok(&["delete", "-f", &b.id]);
+    let reopen = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&held));
+    // Opening succeeds (it is a memfd, not the host file); the seal refuses
+    // every write.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&reopen)
+        .unwrap();
+    let err = std::io::Write::write_all(&mut f, b"#!/bin/sh\n").unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EPERM),
+        "write to the init's binary: {err}"
+    );
+}
+
+/// CVE-2024-21626: a cwd through /proc/self/fd must not reach a descriptor
+/// of the runtime's.
+#[test]
+fn cwd_through_proc_self_fd_is_refused() {
+    for fd in 3..8 {
+        let mut b = Bundle::new(&format!("cve-2024-21626-{fd}"), &["pwd"]);
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}"));
+        let out = b.berth(&["run", &b.id]);
+        assert!(
+            !out.status.success(),
+            "cwd /proc/self/fd/{fd} was accepted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("process.cwd"), "{err}");
+    }
+}
+
+/// CVE-2016-9962: the init, while waiting in the container, holds no
+/// descriptor of the runtime's beyond stdio, the exec fifo and its sync
+/// socket: no state directory, lock or cgroup directory.
+#[test]
+fn created_init_leaks_no_fds() {
+    let b = Bundle::new("cve-2016-9962", &["sleep", "1000"]);
+    b.ok(&["create", &b.id]);
+    let pid = b.state()["pid"].as_i64().unwrap();
+    let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let target = std::fs::read_link(e.path()).unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                target.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    for (n, fd) in &fds {
+        let stdio = ["0", "1", "2"].contains(&n.as_str());
+        let ours = fd.ends_with("/exec.fifo") || fd.starts_with("socket:");
+        // pathrs keeps a private procfs limited to pid directories
+        // (subset=pid, no /proc/sys): nothing the container's /proc hides.
+        let path = format!("/proc/{pid}/fd/{n}");
+        let pid_only_procfs = fd == "/"
+            && nix::sys::statfs::statfs(path.as_str())
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+            && !std::path::Path::new(&path).join("sys").exists();
+        assert!(
+            stdio || ours || pid_only_procfs,
+            "unexpected descriptor {n} in the init: {fd} (all: {fds:?})"
+        );
+    }
+}
+
+/// CVE-2021-30465: a mount destination that is a symlink in the image
+/// (pointing at a host path) lands inside the rootfs.
+#[test]
+fn symlinked_mount_destination_stays_in_the_rootfs() {
+    let mut b = Bundle::new(
+        "cve-2021-30465",
+        &["sh", "-c", "touch /escape/inside && ls /hostdir"],
+    );
+    let rootfs = b.dir.join("rootfs");
+    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/mkrootfs.sh"))
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let host_dir = b.dir.join("host-target");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::create_dir_all(rootfs.join("hostdir")).unwrap();
+    // The same path inside the rootfs, where the symlink must resolve.
+    std::fs::create_dir_all(rootfs.join(host_dir.strip_prefix("/").unwrap())).unwrap();
+    // An absolute symlink to the host directory's path.
+    std::os::unix::fs::symlink(&host_dir, rootfs.join("escape")).unwrap();
+    b.config["root"]["path"] = json!(rootfs);
+    b.config["root"]["readonly"] = json!(false);
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/escape", "type": "tmpfs", "source": "tmpfs"}));
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !host_dir.join("inside").exists(),
+        "the mount landed on the host directory"
+    );
+    assert_eq!(std::fs::read_dir(&host_dir).unwrap().count(), 0);
+}
+
+/// CVE-2019-16884 class: nothing may be mounted over procfs files except
+/// the known-safe ones, even through a symlink in the image.
+#[test]
+fn mounts_over_proc_are_refused() {
+    let mut b = Bundle::new("proc-over", &["true"]);
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/self/attr", "type": "tmpfs", "source": "tmpfs"}));
+    let out = b.berth(&["run", &b.id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is inside /proc"));
+}
