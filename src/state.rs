@@ -210,6 +210,50 @@ impl State {
 mod tests {
     use super::*;
 
+    fn sample(id: &str) -> State {
+        State {
+            oci_version: "1.2.0".into(),
+            id: id.into(),
+            pid: i32::MAX,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-11-23T00:00:00.000000000Z".into(),
+            owner: "root".into(),
+            annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            init_start_time: 1,
+            cgroup: Cgroup::default(),
+            host_mounts: false,
+        }
+    }
+
+    #[test]
+    fn saves_loads_and_derives_status() {
+        let root = std::env::temp_dir().join(format!("berth-state-test-{}", std::process::id()));
+        let dir = ContainerDir::create(&root, "c1").unwrap();
+        assert!(matches!(
+            ContainerDir::create(&root, "c1"),
+            Err(Error::Exists(_))
+        ));
+        sample("c1").save(&dir).unwrap();
+        let loaded = State::load(&dir).unwrap();
+        assert_eq!(loaded.annotations["k"], "v");
+        // No such process: stopped, and `state` reports pid 0.
+        assert_eq!(loaded.status(&dir), Status::Stopped);
+        assert_eq!(loaded.to_json(Status::Stopped)["pid"], 0);
+        std::fs::write(dir.path.join(STATE_FILE), "{\"id\": 5}").unwrap();
+        let e = State::load(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("state.json") && e.contains("berth delete -f c1"),
+            "{e}"
+        );
+        dir.remove().unwrap();
+        assert!(matches!(
+            ContainerDir::open(&root, "c1"),
+            Err(Error::NotFound(_))
+        ));
+        std::fs::remove_dir(&root).unwrap();
+    }
+
     #[test]
     fn ids() {
         for ok in ["a", "abc-1.2_3+x", "X"] {

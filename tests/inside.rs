@@ -169,7 +169,7 @@ fn mounts_with_options() {
         &[
             "sh",
             "-c",
-            "grep -E ' /(data|ro|tmpx) ' /proc/self/mountinfo; cat /data/f; touch /ro/g 2>/dev/null || echo RO",
+            "grep -E ' /(data|ro|tmpx|rro|rro/memory) ' /proc/self/mountinfo; cat /data/f; touch /ro/g 2>/dev/null || echo RO",
         ],
     );
     let src = b.dir.join("data");
@@ -179,6 +179,7 @@ fn mounts_with_options() {
         json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "nosuid", "nodev"]}),
         json!({"destination": "/ro", "type": "bind", "source": src, "options": ["bind", "ro", "noexec"]}),
         json!({"destination": "/tmpx", "type": "tmpfs", "source": "tmpfs", "options": ["noexec", "size=1m", "mode=700"]}),
+        json!({"destination": "/rro", "type": "bind", "source": "/sys/fs/cgroup", "options": ["rbind", "rro", "rnosuid"]}),
     ]);
     let (code, out, err) = b.run();
     assert_eq!(code, 0, "{err}");
@@ -198,6 +199,8 @@ fn mounts_with_options() {
         "{out}"
     );
     assert!(out.contains("hello\nRO"), "{out}");
+    // Recursive attributes reach the submounts of a recursive bind.
+    assert!(line("/rro/memory").contains(" ro,nosuid"), "{out}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Bundle;
+use serde_json::json;
 
 fn wait_status(b: &Bundle, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -216,4 +217,56 @@ fn missing_container_is_a_clear_error() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn run_keep_leaves_a_stopped_container() {
+    let b = Bundle::new("keep", &["true"]);
+    b.write_config();
+    let out = b.berth(&["run", "--keep", &b.id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(b.state()["status"], "stopped");
+    b.ok(&["delete", &b.id]);
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    // Without a pid namespace the init's death does not take the others
+    // with it: --all must reach them through the cgroup.
+    let mut b = Bundle::new("killall", &["sh", "-c", "sleep 1000 & sleep 1000"]);
+    b.config["linux"]["namespaces"] = json!([{"type": "mount"}]);
+    b.config["hostname"] = json!(null);
+    b.ok(&["run", "-d", &b.id]);
+    wait_status(&b, "running");
+    let procs = b.cgroup_dirs()[0].join("cgroup.procs");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&procs).unwrap().lines().count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second process never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["kill", "--all", &b.id, "KILL"]);
+    wait_status(&b, "stopped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&procs).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "processes survived kill --all");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    b.ok(&["delete", &b.id]);
+}
+
+#[test]
+fn unknown_properties_and_annotations_are_ignored() {
+    let mut b = Bundle::new("unknown", &["true"]);
+    b.config["futureField"] = json!({"x": 1});
+    b.config["process"]["futureProcessField"] = json!(true);
+    b.config["annotations"] = json!({"org.example.anything": "value"});
+    b.ok(&["create", &b.id]);
+    assert_eq!(b.state()["annotations"]["org.example.anything"], "value");
 }
