@@ -4,6 +4,7 @@
 
 pub mod capabilities;
 pub mod personality;
+pub mod prepare;
 pub mod rlimits;
 pub mod scheduling;
 pub mod user;

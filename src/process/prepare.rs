@@ -1,0 +1,206 @@
+//! The last steps before execve, shared by a container's init and by
+//! `exec`: the process's attributes in the order privileges allow, its cwd,
+//! the program's path, signal state and descriptors.
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use oci_spec::runtime::{Linux, Process};
+
+use super::{capabilities, personality, rlimits, scheduling, user};
+use crate::error::{Error, Result, SysContext};
+
+/// What execve needs, resolved before the process is released.
+pub struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Exec {
+    /// Replaces this process with the container's program; returns only on
+    /// failure.
+    pub fn exec(&self) -> Error {
+        let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
+        Error::sys(format!("exec {}", self.path.to_string_lossy()), err)
+    }
+}
+
+/// Everything about the process itself, in the order privileges allow:
+/// limits and scheduling while privileged, then the bounding set, the user
+/// switch, the remaining capabilities, no_new_privs; the executable is
+/// found now so a missing one fails the create, as runc does.
+pub fn prepare(p: &Process, linux: Option<&Linux>) -> Result<Exec> {
+    if let Some(r) = p.rlimits() {
+        rlimits::apply(r)?;
+    }
+    if let Some(io) = p.io_priority() {
+        scheduling::set_io_priority(io)?;
+    }
+    if let Some(s) = p.scheduler() {
+        scheduling::set_scheduler(s)?;
+    }
+    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
+        personality::set(pers)?;
+    }
+    let cwd = p.cwd();
+    let early_chdir = chdir_cwd(cwd);
+    capabilities::drop_bounding(p.capabilities().as_ref())?;
+    user::switch(p.user())?;
+    match early_chdir {
+        Ok(()) => {}
+        Err(Error::Sys {
+            err: nix::errno::Errno::EACCES,
+            ..
+        }) => chdir_cwd(cwd)?,
+        Err(e) => return Err(e),
+    }
+    capabilities::apply(p.capabilities().as_ref())?;
+    if p.no_new_privileges().unwrap_or(false) {
+        prctl::set_no_new_privileges(true)
+            .map_err(|e| Error::sys("set no_new_privs", nix::errno::Errno::from_raw(e)))?;
+    }
+    reset_signals()?;
+    let env: Vec<CString> = p
+        .env()
+        .iter()
+        .flatten()
+        .filter_map(|e| CString::new(e.as_bytes()).ok())
+        .collect();
+    let args: Vec<CString> = p
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| {
+            CString::new(a.as_bytes())
+                .map_err(|_| Error::config("process.args", format!("{a:?} contains a NUL byte")))
+        })
+        .collect::<Result<_>>()?;
+    let path = find_executable(&args[0], p.env().as_deref().unwrap_or_default())?;
+    Ok(Exec { path, args, env })
+}
+
+/// Changes to the process cwd, creating it if missing. Resolution stays in
+/// the container's root and refuses magic links, so `cwd: /proc/self/fd/N`
+/// can never reach a descriptor of ours (CVE-2024-21626).
+fn chdir_cwd(cwd: &Path) -> Result<()> {
+    let root = pathrs::Root::open("/").map_err(|e| Error::resolve("open", "/", e))?;
+    let dir = match root.resolve(cwd) {
+        Ok(h) => h,
+        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::ENOENT) => root
+            .mkdir_all(cwd, &std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| Error::resolve("create process.cwd", cwd, e))?,
+        Err(e) => return Err(Error::resolve("resolve process.cwd", cwd, e)),
+    };
+    nix::unistd::fchdir(std::os::fd::AsFd::as_fd(&dir).as_raw_fd())
+        .map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))
+}
+
+/// The program to run: args[0] itself if it has a slash, else the first
+/// match in the process's PATH (or the default one), as execvp would.
+fn find_executable(arg0: &CString, env: &[String]) -> Result<CString> {
+    let name = arg0.as_bytes();
+    if name.contains(&b'/') {
+        check_exec(Path::new(std::ffi::OsStr::from_bytes(name)))?;
+        return Ok(arg0.clone());
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
+        if check_exec(&candidate).is_ok() {
+            return CString::new(candidate.as_os_str().as_bytes())
+                .map_err(|_| Error::config("process.args[0]", "contains a NUL byte"));
+        }
+    }
+    Err(Error::config(
+        "process.args[0]",
+        format!(
+            "{:?}: executable file not found in $PATH ({path})",
+            String::from_utf8_lossy(name)
+        ),
+    ))
+}
+
+fn check_exec(p: &Path) -> Result<()> {
+    nix::unistd::access(p, nix::unistd::AccessFlags::X_OK)
+        .map_err(|e| Error::sys(format!("process.args[0]: {}", p.display()), e))?;
+    if p.is_dir() {
+        return Err(Error::config(
+            "process.args[0]",
+            format!("{} is a directory", p.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// The runtime ignores SIGPIPE (Rust's default) and may block signals;
+/// exec keeps ignored dispositions and the mask, so both are reset.
+fn reset_signals() -> Result<()> {
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing SIG_DFL runs no code of ours in a handler.
+        let _ = unsafe { sigaction(sig, &dfl) };
+    }
+    SigSet::empty()
+        .thread_set_mask()
+        .sys(|| "clear the signal mask".into())
+}
+
+/// Marks every descriptor from 3 + preserve_fds on close-on-exec, so that
+/// nothing of the runtime's reaches the container (CVE-2016-9962).
+pub fn cloexec_from(preserve: u32) -> Result<()> {
+    let first = 3 + preserve;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // descriptors; nothing is closed under anyone's feet.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(Error::sys(
+            "mark inherited descriptors close-on-exec",
+            nix::errno::Errno::last(),
+        ));
+    }
+    // The preserved ones must survive exec even if the caller set CLOEXEC.
+    for fd in 3..first {
+        let _ = nix::fcntl::fcntl(
+            fd as i32,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_executables_in_path() {
+        let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
+        let p = find_executable(&CString::new("sh").unwrap(), &env).unwrap();
+        assert!(p.to_bytes().ends_with(b"/sh"));
+        let e = find_executable(&CString::new("no-such-prog").unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("process.args[0]: \"no-such-prog\": executable file not found"),
+            "{e}"
+        );
+        let e = find_executable(&CString::new("/etc").unwrap(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/etc"), "{e}");
+    }
+}
