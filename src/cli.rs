@@ -72,6 +72,51 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// The process, as a runtime-spec process JSON file (instead of CMD)
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket that receives the master of the process's pty
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process has started
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE), repeatable
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// User to run as: UID[:GID]
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// An additional group id, repeatable
+    #[arg(short = 'g', long, value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability, repeatable
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass this many extra file descriptors (from 3 on) to the process
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container id
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container, leaving its process ready to start
@@ -89,6 +134,8 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Run a new process in a running container
+    Exec(ExecArgs),
     /// Print the state of a container as JSON
     State { id: String },
     /// Send a signal to a container's init process (default SIGTERM)
@@ -128,6 +175,9 @@ impl Command {
     /// Commands that put a process of ours into a container's namespaces
     /// must run from a sealed copy of the binary (see sealed_exe).
     pub fn enters_container(&self) -> bool {
-        matches!(self, Command::Create(_) | Command::Run { .. })
+        matches!(
+            self,
+            Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+        )
     }
 }

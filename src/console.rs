@@ -25,10 +25,15 @@ pub fn connect(path: &Path) -> Result<UnixStream> {
     UnixStream::connect(path).map_err(|e| Error::path("connect to console socket", path, e))
 }
 
-/// In the init, before pivot_root: allocates the pty, hands the master to
-/// the console socket, binds the slave onto /dev/console, and returns the
-/// slave for `attach`.
-pub fn setup_pty(root: &Root, socket: &UnixStream, size: Option<(u16, u16)>) -> Result<OwnedFd> {
+/// Allocates the pty from the container's devpts, hands the master to the
+/// console socket, and returns the slave for `attach`. The init (before
+/// pivot_root) also binds the slave onto /dev/console; `exec` does not.
+pub fn setup_pty(
+    root: &Root,
+    socket: &UnixStream,
+    size: Option<(u16, u16)>,
+    bind_console: bool,
+) -> Result<OwnedFd> {
     let ptmx_path = Path::new("/dev/pts/ptmx");
     let handle = root
         .resolve(ptmx_path)
@@ -76,15 +81,17 @@ pub fn setup_pty(root: &Root, socket: &UnixStream, size: Option<(u16, u16)>) -> 
     }
     send_fd(socket, master.as_fd(), "/dev/ptmx")?;
     drop(master);
-    let console = crate::rootfs::ensure_file(root, Path::new("/dev/console"))?;
-    mount(
-        Some(fd_path(slave.as_fd()).as_str()),
-        fd_path(console.as_fd()).as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .sys(|| "bind the pty onto /dev/console".into())?;
+    if bind_console {
+        let console = crate::rootfs::ensure_file(root, Path::new("/dev/console"))?;
+        mount(
+            Some(fd_path(slave.as_fd()).as_str()),
+            fd_path(console.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .sys(|| "bind the pty onto /dev/console".into())?;
+    }
     Ok(slave)
 }
 

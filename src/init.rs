@@ -111,7 +111,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
             let size = process
                 .console_size()
                 .map(|b| (b.height() as u16, b.width() as u16));
-            Some(console::setup_pty(&root, sock, size)?)
+            Some(console::setup_pty(&root, sock, size, true)?)
         }
         None => None,
     };
@@ -266,27 +266,7 @@ fn close_foreign_fds(a: &InitArgs) -> Result<()> {
     keep.extend(a.console.map(|c| c.as_raw_fd()));
     keep.extend(a.joins.iter().map(|(_, f)| f.as_raw_fd()));
     keep.extend(a.idmap_userns.iter().map(|(_, f)| f.as_raw_fd()));
-    keep.extend(crate::logging::file_fd());
-    keep.sort_unstable();
-    let mut next = 3 + a.preserve_fds;
-    let close = |from: u32, to: u32| {
-        // SAFETY: close_range closes descriptors this process owns and no
-        // longer uses; no Rust object refers to them.
-        if unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) } < 0 {
-            return Err(Error::sys(
-                "close inherited descriptors",
-                nix::errno::Errno::last(),
-            ));
-        }
-        Ok(())
-    };
-    for k in keep.into_iter().filter_map(|k| u32::try_from(k).ok()) {
-        if k > next {
-            close(next, k - 1)?;
-        }
-        next = next.max(k + 1);
-    }
-    close(next, u32::MAX)
+    prepare::close_fds_except(keep, a.preserve_fds)
 }
 
 /// Blocks until `berth start` writes to the exec fifo.

@@ -8,6 +8,7 @@ mod config;
 mod console;
 mod create;
 mod error;
+mod exec;
 mod idmap;
 mod init;
 mod logging;
@@ -18,6 +19,7 @@ mod rootfs;
 mod sealed_exe;
 mod signal;
 mod state;
+mod supervise;
 mod sync;
 mod version;
 

@@ -87,6 +87,18 @@ impl Channel {
         Ok(Some(msg))
     }
 
+    /// Tells the process to exec, and waits until it has: its end of the
+    /// channel is close-on-exec, so end-of-file means execve succeeded,
+    /// and a failure report means it did not.
+    pub fn start(&self) -> Result<()> {
+        self.send(&Msg::Start)?;
+        match self.recv()? {
+            None => Ok(()),
+            Some(Msg::Fail(s)) => Err(Error::Init(s)),
+            Some(m) => Err(Error::State(format!("unexpected {m:?} after start"))),
+        }
+    }
+
     /// Waits for one specific message; anything else is a protocol error,
     /// and a failure report becomes the error.
     pub fn expect(&self, want: Msg) -> Result<()> {

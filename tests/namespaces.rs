@@ -118,7 +118,7 @@ fn joins_a_pid_namespace_by_path() {
     );
     host.kill().unwrap();
     host.wait().unwrap();
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 0, "out: {out} err: {err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_ne!(
         lines[0], "1",

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
 mod run;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             detach,
             keep,
         } => run::run(&root, &create, detach, keep),
+        Command::Exec(args) => exec::run(&root, &args),
         Command::State { id } => state::run(&root, &id),
         Command::Kill { all, id, signal } => kill::run(&root, &id, signal.as_deref(), all),
         Command::Delete { force, id } => delete::run(&root, &id, force),

@@ -152,6 +152,33 @@ fn reset_signals() -> Result<()> {
         .sys(|| "clear the signal mask".into())
 }
 
+/// Closes every descriptor from 3 + `preserve` on except `keep` (and the
+/// log file), right after a fork that will enter a container: nothing of
+/// the runtime's or its caller's stays reachable through /proc/PID/fd.
+pub fn close_fds_except(mut keep: Vec<i32>, preserve: u32) -> Result<()> {
+    keep.extend(crate::logging::file_fd());
+    keep.sort_unstable();
+    let mut next = 3 + preserve;
+    let close = |from: u32, to: u32| {
+        // SAFETY: close_range closes descriptors this process owns and no
+        // longer uses; no Rust object refers to them.
+        if unsafe { libc::syscall(libc::SYS_close_range, from, to, 0) } < 0 {
+            return Err(Error::sys(
+                "close inherited descriptors",
+                nix::errno::Errno::last(),
+            ));
+        }
+        Ok(())
+    };
+    for k in keep.into_iter().filter_map(|k| u32::try_from(k).ok()) {
+        if k > next {
+            close(next, k - 1)?;
+        }
+        next = next.max(k + 1);
+    }
+    close(next, u32::MAX)
+}
+
 /// Marks every descriptor from 3 + preserve_fds on close-on-exec, so that
 /// nothing of the runtime's reaches the container (CVE-2016-9962).
 pub fn cloexec_from(preserve: u32) -> Result<()> {

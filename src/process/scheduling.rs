@@ -95,3 +95,62 @@ pub fn set_scheduler(s: &Scheduler) -> Result<()> {
     }
     Ok(())
 }
+
+/// Parses a CPU list such as "0-3,7" into a cpu set; `field` names it in
+/// errors.
+pub fn parse_cpu_list(field: &str, list: &str) -> Result<libc::cpu_set_t> {
+    let bad = || Error::config(field, format!("{list:?} is not a CPU list (like 0-3,7)"));
+    // SAFETY: cpu_set_t is plain bits; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse::<usize>().map_err(|_| bad())?,
+                b.trim().parse::<usize>().map_err(|_| bad())?,
+            ),
+            None => {
+                let n = part.parse::<usize>().map_err(|_| bad())?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        for cpu in lo..=hi {
+            // SAFETY: cpu is below CPU_SETSIZE, checked above.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+    }
+    Ok(set)
+}
+
+pub fn set_cpu_affinity(field: &str, list: &str) -> Result<()> {
+    let set = parse_cpu_list(field, list)?;
+    // SAFETY: sched_setaffinity reads a live cpu_set_t of the given size.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } < 0 {
+        return Err(Error::sys(
+            format!("{field}: sched_setaffinity {list}"),
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_lists() {
+        let s = parse_cpu_list("f", "0-1, 3").unwrap();
+        // SAFETY: reading bits of a live set.
+        let has = |c| unsafe { libc::CPU_ISSET(c, &s) };
+        assert!(has(0) && has(1) && !has(2) && has(3));
+        for bad in ["3-1", "a", "1-", "99999"] {
+            let e = parse_cpu_list("process.execCPUAffinity.final", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("process.execCPUAffinity.final:"), "{e}");
+        }
+    }
+}

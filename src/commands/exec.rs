@@ -1,0 +1,142 @@
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use oci_spec::runtime::{Process, Spec};
+use serde_json::{Value, json};
+
+use crate::cli::ExecArgs;
+use crate::create::write_pid_file;
+use crate::exec::{Request, spawn};
+use crate::state::{ContainerDir, State, Status};
+
+pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
+    let id = &args.id;
+    let dir = ContainerDir::open(root, id)?;
+    let state = State::load(&dir)?;
+    if state.status(&dir) == Status::Stopped {
+        bail!("cannot exec in container {id}: it is stopped");
+    }
+    let spec = crate::config::load(&state.bundle)?;
+    let process = build_process(&spec, args)?;
+    let pidfd = crate::signal::open_init(&state)?
+        .with_context(|| format!("container {id} is not running"))?;
+    let terminal = process.terminal().unwrap_or(false);
+    let (console, own_console) = match (&args.console_socket, terminal) {
+        (Some(p), true) => (Some(crate::console::connect(p)?), None),
+        (Some(_), false) => bail!("--console-socket needs a terminal (-t)"),
+        (None, true) if !args.detach => {
+            let (a, b) = UnixStream::pair().context("console socket pair")?;
+            (Some(a), Some(b))
+        }
+        (None, true) => bail!("a detached exec with a terminal needs --console-socket"),
+        (None, false) => (None, None),
+    };
+    let sfd = if args.detach {
+        None
+    } else {
+        Some(crate::supervise::block_signals()?)
+    };
+    let request = Request {
+        state: &state,
+        spec: &spec,
+        process: &process,
+        init_pidfd: &pidfd,
+        console: console.as_ref(),
+        preserve_fds: args.preserve_fds,
+    };
+    let (pid, channel) = spawn(&request).with_context(|| format!("exec in container {id}"))?;
+    // Other commands on this container may run while the process does.
+    drop(dir);
+    if let Some(p) = &args.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    let master = match &own_console {
+        Some(sock) => Some(crate::console::recv_fd(sock)?),
+        None => None,
+    };
+    channel
+        .start()
+        .with_context(|| format!("exec in container {id}"))?;
+    match sfd {
+        Some(sfd) => crate::supervise::supervise(pid, &sfd, master),
+        None => Ok(0),
+    }
+}
+
+/// The process to run: the --process file, or the container's own process
+/// with the command and the flags applied.
+fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
+    let mut p: Value = match &args.process {
+        Some(file) => {
+            let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("parse {}", file.display()))?
+        }
+        None => {
+            if args.command.is_empty() {
+                bail!("exec needs a command to run (or --process FILE)");
+            }
+            let mut base = serde_json::to_value(
+                spec.process()
+                    .as_ref()
+                    .context("config.json has no process")?,
+            )?;
+            base["args"] = json!(args.command);
+            // A new process does not inherit the init's pty or its size.
+            base["terminal"] = json!(false);
+            if let Some(o) = base.as_object_mut() {
+                o.remove("consoleSize");
+            }
+            base
+        }
+    };
+    if args.tty {
+        p["terminal"] = json!(true);
+    }
+    if let Some(cwd) = &args.cwd {
+        p["cwd"] = json!(cwd);
+    }
+    if !args.env.is_empty() {
+        let mut env: Vec<String> = serde_json::from_value(p["env"].take()).unwrap_or_default();
+        for kv in &args.env {
+            let key = kv.split('=').next().unwrap_or_default();
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(kv.clone());
+        }
+        p["env"] = json!(env);
+    }
+    if let Some(u) = &args.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let parse = |s: &str| {
+            s.parse::<u32>()
+                .with_context(|| format!("--user {u}: {s:?} is not a numeric id"))
+        };
+        p["user"]["uid"] = json!(parse(uid)?);
+        p["user"]["gid"] = json!(parse(gid)?);
+    }
+    if !args.additional_gids.is_empty() {
+        p["user"]["additionalGids"] = json!(args.additional_gids);
+    }
+    for cap in &args.cap {
+        for set in ["bounding", "effective", "permitted", "ambient"] {
+            let list = &mut p["capabilities"][set];
+            if !list.is_array() {
+                *list = json!([]);
+            }
+            if let Some(a) = list.as_array_mut() {
+                a.push(json!(cap));
+            }
+        }
+    }
+    if args.no_new_privs {
+        p["noNewPrivileges"] = json!(true);
+    }
+    let text = p.to_string();
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let process: Process = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| anyhow::anyhow!("process.{}: {}", e.path(), e.inner()))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("process.args: must name at least the program to run");
+    }
+    Ok(process)
+}

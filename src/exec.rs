@@ -1,0 +1,166 @@
+//! `exec`: a new process in a running container. The runtime (from its
+//! sealed copy) forks a child in the container's cgroup; the child joins
+//! every namespace of the container's init at once through the init's pidfd
+//! (setns with all CLONE_NEW* flags), forks once more so the pid namespace
+//! applies, and the grandchild (still the runtime's child, CLONE_PARENT)
+//! prepares the process exactly as the init does and execs it.
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::sched::{CloneFlags, setns};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{Process, Spec};
+
+use crate::error::{Error, Result, SysContext};
+use crate::process::prepare;
+use crate::state::State;
+use crate::sync::{self, Channel, Msg};
+use crate::{clone, console, namespaces};
+
+pub struct Request<'a> {
+    pub state: &'a State,
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub init_pidfd: &'a OwnedFd,
+    pub console: Option<&'a UnixStream>,
+    pub preserve_fds: u32,
+}
+
+/// Starts the process; returns its pid and the channel on which it waits
+/// for `Msg::Start` (sent once the caller has written its pid file).
+pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
+    let flags = r
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .fold(CloneFlags::empty(), |f, ns| f | namespaces::flag(ns.typ()));
+    let (ours, theirs) = sync::pair()?;
+    let cgroup_fd = r.state.cgroup.dir_fd();
+    let pid = clone::fork(
+        CloneFlags::empty(),
+        cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+    )?;
+    if pid == 0 {
+        drop(ours);
+        let err = match child(r, flags, &theirs) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        let _ = theirs.send(&Msg::Fail(err.to_string()));
+        // SAFETY: _exit skips the runtime's destructors and atexit handlers.
+        unsafe { libc::_exit(1) }
+    }
+    drop(theirs);
+    let fail = |e: Error| {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        e
+    };
+    if !r.state.cgroup.unified {
+        r.state.cgroup.add(pid).map_err(fail)?;
+    }
+    ours.send(&Msg::Go).map_err(fail)?;
+    let mut exec_pid = pid;
+    loop {
+        match ours.recv()? {
+            Some(Msg::Pid(p)) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                exec_pid = p;
+            }
+            Some(Msg::Ready) => return Ok((exec_pid, ours)),
+            Some(Msg::Fail(s)) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(Error::Init(s));
+            }
+            Some(m) => {
+                return Err(fail(Error::State(format!(
+                    "unexpected {m:?} from the exec process"
+                ))));
+            }
+            None => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(Error::Init("the exec process exited during setup".into()));
+            }
+        }
+    }
+}
+
+fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible> {
+    let mut keep = vec![channel.as_fd().as_raw_fd(), r.init_pidfd.as_raw_fd()];
+    keep.extend(r.console.map(|c| c.as_raw_fd()));
+    prepare::close_fds_except(keep, r.preserve_fds)?;
+    prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
+        Error::sys(
+            "set the parent death signal",
+            nix::errno::Errno::from_raw(e),
+        )
+    })?;
+    if let Some(cpus) = r
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref())
+    {
+        crate::process::scheduling::set_cpu_affinity("process.execCPUAffinity.initial", cpus)?;
+    }
+    channel.expect(Msg::Go)?;
+    setns(r.init_pidfd.as_fd(), flags)
+        .sys(|| format!("join the container's namespaces ({flags:?})"))?;
+    if flags.contains(CloneFlags::CLONE_NEWPID) {
+        let pid = clone::fork_sibling()?;
+        if pid != 0 {
+            channel.send(&Msg::Pid(pid))?;
+            // SAFETY: see `spawn`; the forked process carries on.
+            unsafe { libc::_exit(0) }
+        }
+        prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
+            Error::sys(
+                "set the parent death signal",
+                nix::errno::Errno::from_raw(e),
+            )
+        })?;
+    }
+    prctl::set_dumpable(false).map_err(|e| {
+        Error::sys(
+            "make the process non-dumpable",
+            nix::errno::Errno::from_raw(e),
+        )
+    })?;
+    if r.state.host_mounts {
+        // No mount namespace to join: the container's root is a chroot.
+        nix::unistd::chroot(&r.state.rootfs)
+            .sys(|| format!("chroot {}", r.state.rootfs.display()))?;
+        nix::unistd::chdir("/").sys(|| "chdir /".into())?;
+    }
+    if let Some(sock) = r.console {
+        let root = pathrs::Root::open("/").map_err(|e| Error::resolve("open", "/", e))?;
+        let size = r
+            .process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let slave = console::setup_pty(&root, sock, size, false)?;
+        console::attach(slave)?;
+    }
+    if let Some(aff) = r.process.exec_cpu_affinity()
+        && let Some(cpus) = aff.cpu_affinity_final().as_deref()
+    {
+        crate::process::scheduling::set_cpu_affinity("process.execCPUAffinity.final", cpus)?;
+    }
+    let exec = prepare::prepare(r.process, r.spec.linux().as_ref())?;
+    prepare::cloexec_from(r.preserve_fds)?;
+    prctl::set_death_signal(0).map_err(|e| {
+        Error::sys(
+            "clear the parent death signal",
+            nix::errno::Errno::from_raw(e),
+        )
+    })?;
+    channel.send(&Msg::Ready)?;
+    channel.expect(Msg::Start)?;
+    Err(exec.exec())
+}

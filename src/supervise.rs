@@ -1,0 +1,134 @@
+//! A foreground process's parent: berth waits for the container's process
+//! (the init of `run`, or the process of `exec`), forwards every signal it
+//! gets to it, relays the pty it made, and returns its exit status (128+N
+//! when killed by signal N).
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{self, SetArg};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// Blocks every signal and returns a signalfd that receives them, so none
+/// is lost while the container is being set up. The container's process
+/// clears the inherited mask before it execs.
+pub fn block_signals() -> anyhow::Result<SignalFd> {
+    let mut mask = SigSet::all();
+    mask.remove(Signal::SIGKILL);
+    mask.remove(Signal::SIGSTOP);
+    mask.thread_block().context("block signals")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")
+}
+
+/// Waits for `pid` to exit, forwarding signals and relaying the pty.
+pub fn supervise(init: i32, sfd: &SignalFd, master: Option<OwnedFd>) -> anyhow::Result<i32> {
+    let stdin = std::io::stdin();
+    let raw = master.as_ref().and_then(|m| {
+        let saved = termios::tcgetattr(&stdin).ok()?;
+        let mut r = saved.clone();
+        termios::cfmakeraw(&mut r);
+        termios::tcsetattr(&stdin, SetArg::TCSANOW, &r).ok()?;
+        if let Some(ws) = crate::console::window_size(0) {
+            crate::console::set_window_size(m.as_raw_fd(), &ws);
+        }
+        Some(saved)
+    });
+    let mut stdin_open = master.is_some();
+    let status = loop {
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(m) = &master {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            if stdin_open {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            }
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            r => r.context("poll")?,
+        };
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if let Some(m) = &master {
+            if ready[1] {
+                copy(m.as_fd(), std::io::stdout().as_fd());
+            }
+            if stdin_open && ready.get(2) == Some(&true) && !copy(stdin.as_fd(), m.as_fd()) {
+                stdin_open = false;
+            }
+        }
+        if ready[0]
+            && let Some(code) = handle_signal(init, sfd, master.as_ref())?
+        {
+            if let Some(m) = &master {
+                while copy(m.as_fd(), std::io::stdout().as_fd()) {}
+            }
+            break code;
+        }
+    };
+    if let Some(saved) = raw {
+        let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    }
+    Ok(status)
+}
+
+/// One signal off the signalfd: a child exit is reaped (the init's gives
+/// the exit status), SIGWINCH resizes the pty, anything else is forwarded.
+fn handle_signal(
+    init: i32,
+    sfd: &SignalFd,
+    master: Option<&OwnedFd>,
+) -> anyhow::Result<Option<i32>> {
+    let Some(info) = sfd.read_signal().context("read signalfd")? else {
+        return Ok(None);
+    };
+    let sig = Signal::try_from(info.ssi_signo as i32).context("signal number")?;
+    match sig {
+        Signal::SIGCHLD => loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p.as_raw() == init => return Ok(Some(code)),
+                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == init => {
+                    return Ok(Some(128 + s as i32));
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => return Ok(None),
+                Ok(_) => continue,
+            }
+        },
+        Signal::SIGWINCH if master.is_some() => {
+            if let (Some(m), Some(ws)) = (master, crate::console::window_size(0)) {
+                crate::console::set_window_size(m.as_raw_fd(), &ws);
+            }
+            Ok(None)
+        }
+        s => {
+            let _ = kill(Pid::from_raw(init), s);
+            Ok(None)
+        }
+    }
+}
+
+/// Copies what is available from one fd to another; false at end of input
+/// (or when the pty's other side is gone).
+fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
+    let mut buf = [0u8; 16384];
+    let n = match nix::unistd::read(from.as_raw_fd(), &mut buf) {
+        Ok(0) | Err(_) => return false,
+        Ok(n) => n,
+    };
+    let mut off = 0;
+    while off < n {
+        match nix::unistd::write(to, &buf[off..n]) {
+            Ok(w) => off += w,
+            Err(Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}

@@ -1,0 +1,177 @@
+//! `exec`: a new process joins a running container's namespaces and
+//! cgroup, with the process attributes the flags give.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Bundle;
+
+fn running(name: &str) -> Bundle {
+    let b = Bundle::new(name, &["sleep", "1000"]);
+    b.ok(&["run", "-d", &b.id]);
+    b
+}
+
+fn exec(b: &Bundle, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["exec"];
+    all.extend_from_slice(args);
+    let out = b.berth(&all);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn joins_the_containers_namespaces_and_cgroup() {
+    let b = running("exec-ns");
+    let init = b.state()["pid"].as_i64().unwrap();
+    let (code, out, err) = exec(
+        &b,
+        &[
+            &b.id,
+            "sh",
+            "-c",
+            "echo $$; hostname; for n in pid net mnt uts ipc cgroup; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup | grep memory; ls /proc/1/exe >/dev/null && echo SEES1",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], "1");
+    assert_eq!(lines[1], "berth");
+    for (i, ns) in ["pid", "net", "mnt", "uts", "ipc", "cgroup"]
+        .iter()
+        .enumerate()
+    {
+        let want = std::fs::read_link(format!("/proc/{init}/ns/{ns}")).unwrap();
+        assert_eq!(lines[2 + i], want.to_string_lossy(), "{ns}");
+    }
+    assert!(
+        lines[8].ends_with(":memory:/"),
+        "in the container's cgroup (namespace root): {out}"
+    );
+    assert_eq!(lines[9], "SEES1");
+}
+
+#[test]
+fn exit_status_env_user_cwd_and_caps() {
+    let b = running("exec-attrs");
+    assert_eq!(exec(&b, &[&b.id, "sh", "-c", "exit 5"]).0, 5);
+    let (code, out, err) = exec(
+        &b,
+        &[
+            "-e",
+            "FOO=bar",
+            "-u",
+            "1000:1001",
+            "-g",
+            "10",
+            "--cwd",
+            "/tmp",
+            "--no-new-privs",
+            &b.id,
+            "sh",
+            "-c",
+            "echo $FOO; id -u; id -g; pwd; grep -E 'Groups|NoNewPrivs' /proc/self/status",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..4], ["bar", "1000", "1001", "/tmp"]);
+    assert!(lines[4].starts_with("Groups:\t10"), "{out}");
+    assert!(lines[5].ends_with('1'), "{out}");
+    let (code, out, _) = exec(
+        &b,
+        &[
+            "--cap",
+            "CAP_SYS_ADMIN",
+            &b.id,
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.trim().ends_with("0000000020200420"),
+        "CAP_SYS_ADMIN added: {out}"
+    );
+}
+
+#[test]
+fn detached_exec_writes_its_pid_file() {
+    let b = running("exec-detach");
+    let pidfile = b.dir.join("exec.pid");
+    let (code, _, err) = exec(
+        &b,
+        &[
+            "-d",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            &b.id,
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.ends_with("busybox"), "{exe:?}");
+    // delete -f takes the exec'd process with the container.
+    b.ok(&["delete", "-f", &b.id]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "exec'd process survived delete -f"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn exec_with_a_tty() {
+    let b = running("exec-tty");
+    let cmd = format!(
+        "{} --root {} exec -t {} sh -c 'tty; exit 3'",
+        common::BERTH,
+        b.root.display(),
+        b.id
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+}
+
+#[test]
+fn exec_errors() {
+    let b = running("exec-errors");
+    let (code, _, err) = exec(&b, &[&b.id, "no-such-program"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("process.args[0]: \"no-such-program\": executable file not found"),
+        "{err}"
+    );
+    let (code, _, err) = exec(&b, &["-u", "root", &b.id, "true"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--user root: \"root\" is not a numeric id"),
+        "{err}"
+    );
+    b.ok(&["kill", &b.id, "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.state()["status"] != "stopped" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (code, _, err) = exec(&b, &[&b.id, "true"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("it is stopped"), "{err}");
+}
