@@ -2,7 +2,7 @@
 # Installs the Debian packages berth's build, demo and tests need, running
 # apt only when one is missing. Debian bookworm, as root.
 set -eu
-pkgs="busybox-static pkg-config gcc libc6-dev iproute2 procps util-linux"
+pkgs="busybox-static pkg-config gcc libc6-dev libseccomp-dev iproute2 procps util-linux"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", version = crate::version::LONG, about = "A daemonless OCI container runtime")]
+#[command(name = "berth", version = crate::version::long(), about = "A daemonless OCI container runtime")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -111,7 +111,7 @@ pub fn attach(slave: OwnedFd) -> Result<()> {
     Ok(())
 }
 
-pub fn send_fd(socket: &UnixStream, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
+pub fn send_fd(socket: &impl AsRawFd, fd: BorrowedFd<'_>, name: &str) -> Result<()> {
     let fds = [fd.as_raw_fd()];
     let iov = [IoSlice::new(name.as_bytes())];
     sendmsg::<()>(
@@ -121,11 +121,11 @@ pub fn send_fd(socket: &UnixStream, fd: BorrowedFd<'_>, name: &str) -> Result<()
         MsgFlags::empty(),
         None,
     )
-    .sys(|| "send the pty master over the console socket".into())?;
+    .sys(|| "send a descriptor over a unix socket".into())?;
     Ok(())
 }
 
-pub fn recv_fd(socket: &UnixStream) -> Result<OwnedFd> {
+pub fn recv_fd(socket: &impl AsRawFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([RawFd; 1]);
@@ -135,7 +135,7 @@ pub fn recv_fd(socket: &UnixStream) -> Result<OwnedFd> {
         Some(&mut cmsg),
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
-    .sys(|| "receive the pty master".into())?;
+    .sys(|| "receive a descriptor".into())?;
     for c in msg.cmsgs().sys(|| "read the console message".into())? {
         if let ControlMessageOwned::ScmRights(fds) = c
             && let Some(&fd) = fds.first()
@@ -145,7 +145,7 @@ pub fn recv_fd(socket: &UnixStream) -> Result<OwnedFd> {
         }
     }
     Err(Error::State(
-        "the console socket message carried no file descriptor".into(),
+        "a unix socket message carried no file descriptor".into(),
     ))
 }
 

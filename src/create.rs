@@ -88,6 +88,8 @@ pub fn create(
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
+    let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let seccomp = seccomp_spec.map(crate::seccomp::compile).transpose()?;
     let cgroups_path = spec
         .linux()
         .as_ref()
@@ -120,6 +122,7 @@ pub fn create(
             console: console.as_ref().map(|(theirs, _)| theirs),
             cgroup: &cgroup,
             idmap_userns,
+            seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
             preserve_fds: args.preserve_fds,
@@ -149,6 +152,21 @@ pub fn create(
                 let _ = waitpid(Pid::from_raw(pid), None);
                 init_pid = p;
                 cleanup.child = Some(p);
+                ours.send(&Msg::Go)?;
+            }
+            Some(Msg::SeccompFd) => {
+                let fd = crate::console::recv_fd(&ours)?;
+                let state = serde_json::json!({
+                    "ociVersion": spec.version(),
+                    "id": args.id,
+                    "status": "creating",
+                    "pid": init_pid,
+                    "bundle": bundle,
+                    "annotations": spec.annotations().clone().unwrap_or_default(),
+                });
+                let s = seccomp_spec
+                    .ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
+                crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(s)) => return Err(Error::Init(s)),

@@ -27,6 +27,7 @@ pub struct Request<'a> {
     pub init_pidfd: &'a OwnedFd,
     pub console: Option<&'a UnixStream>,
     pub preserve_fds: u32,
+    pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
 /// Starts the process; returns its pid and the channel on which it waits
@@ -72,6 +73,19 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
             Some(Msg::Pid(p)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 exec_pid = p;
+                ours.send(&Msg::Go)?;
+            }
+            Some(Msg::SeccompFd) => {
+                let fd = console::recv_fd(&ours)?;
+                let s = r.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+                let s =
+                    s.ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
+                crate::seccomp::send_to_listener(
+                    s,
+                    r.state.to_json(crate::state::Status::Running),
+                    exec_pid,
+                    fd,
+                )?;
             }
             Some(Msg::Ready) => return Ok((exec_pid, ours)),
             Some(Msg::Fail(s)) => {
@@ -125,6 +139,9 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
                 nix::errno::Errno::from_raw(e),
             )
         })?;
+        // Wait until the runtime knows our pid: our first message must not
+        // overtake the one announcing us.
+        channel.expect(Msg::Go)?;
     }
     prctl::set_dumpable(false).map_err(|e| {
         Error::sys(
@@ -152,7 +169,11 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
     {
         crate::process::scheduling::set_cpu_affinity("process.execCPUAffinity.final", cpus)?;
     }
-    let exec = prepare::prepare(r.process, r.spec.linux().as_ref())?;
+    let mut exec = prepare::prepare(r.process, r.spec.linux().as_ref(), r.seccomp)?;
+    if let Some(fd) = exec.seccomp_notify.take() {
+        channel.send(&Msg::SeccompFd)?;
+        console::send_fd(channel, fd.as_fd(), "seccomp notify fd")?;
+    }
     prepare::cloexec_from(r.preserve_fds)?;
     prctl::set_death_signal(0).map_err(|e| {
         Error::sys(

@@ -48,6 +48,7 @@ pub struct InitArgs<'a> {
     pub console: Option<&'a UnixStream>,
     pub cgroup: &'a Cgroup,
     pub idmap_userns: Vec<(usize, OwnedFd)>,
+    pub seccomp: Option<&'a crate::seccomp::Program>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -128,7 +129,11 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
-    let exec = prepare::prepare(process, a.spec.linux().as_ref())?;
+    let mut exec = prepare::prepare(process, a.spec.linux().as_ref(), a.seccomp)?;
+    if let Some(fd) = exec.seccomp_notify.take() {
+        a.channel.send(&Msg::SeccompFd)?;
+        console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;
+    }
     prepare::cloexec_from(a.preserve_fds)?;
     prctl::set_death_signal(0).map_err(|e| {
         Error::sys(
@@ -185,6 +190,9 @@ fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
                 nix::errno::Errno::from_raw(e),
             )
         })?;
+        // Wait until the runtime knows our pid: our first message must not
+        // overtake the one announcing us.
+        a.channel.expect(Msg::Go)?;
     }
     Ok(())
 }

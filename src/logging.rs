@@ -65,6 +65,12 @@ pub fn warn(msg: &str) {
     write("warning", msg);
 }
 
+pub fn debug(msg: &str) {
+    if LOGGER.get().is_some_and(|l| l.debug) {
+        write("debug", msg);
+    }
+}
+
 /// A debug line with the time since the process started, for the per-phase
 /// trace that `--debug` prints on the create path.
 pub fn phase(name: &str) {

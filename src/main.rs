@@ -17,6 +17,7 @@ mod pidstat;
 mod process;
 mod rootfs;
 mod sealed_exe;
+mod seccomp;
 mod signal;
 mod state;
 mod supervise;

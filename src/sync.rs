@@ -21,6 +21,9 @@ pub enum Msg {
     Ready,
     /// parent -> init: start now (`run`, which needs no exec fifo).
     Start,
+    /// init -> parent: the seccomp notify fd follows (SCM_RIGHTS) for the
+    /// listener.
+    SeccompFd,
     /// init -> parent: setting up failed.
     Fail(String),
 }
@@ -50,6 +53,7 @@ impl Channel {
             }
             Msg::Ready => buf.push(b'R'),
             Msg::Start => buf.push(b'S'),
+            Msg::SeccompFd => buf.push(b'N'),
             Msg::Fail(s) => {
                 buf.push(b'F');
                 buf.extend_from_slice(s.as_bytes());
@@ -81,6 +85,7 @@ impl Channel {
             }
             b'R' => Msg::Ready,
             b'S' => Msg::Start,
+            b'N' => Msg::SeccompFd,
             b'F' => Msg::Fail(String::from_utf8_lossy(body).into_owned()),
             t => return Err(Error::State(format!("unexpected sync message {t:#x}"))),
         };
@@ -112,6 +117,12 @@ impl Channel {
                 "the other end of the sync socket exited".into(),
             )),
         }
+    }
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
     }
 }
 

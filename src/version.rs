@@ -1,12 +1,19 @@
-//! What `berth --version` prints: our version and the runtime-spec version.
-
-macro_rules! spec_version {
-    () => {
-        "1.2.1"
-    };
-}
+//! What `berth --version` prints: our version, the runtime-spec version,
+//! and the libseccomp berth is linked with.
 
 /// The runtime-spec version berth implements, written by `berth spec`.
-pub const SPEC: &str = spec_version!();
+pub const SPEC: &str = "1.2.1";
 
-pub const LONG: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", spec_version!());
+pub fn long() -> &'static str {
+    let seccomp = libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|_| "unknown".into());
+    // clap keeps the text for the whole (short) life of the process.
+    Box::leak(
+        format!(
+            "{}\nspec: {SPEC}\nlibseccomp: {seccomp}",
+            env!("CARGO_PKG_VERSION")
+        )
+        .into_boxed_str(),
+    )
+}

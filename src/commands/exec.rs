@@ -37,6 +37,12 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     } else {
         Some(crate::supervise::block_signals()?)
     };
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::compile)
+        .transpose()?;
     let request = Request {
         state: &state,
         spec: &spec,
@@ -44,6 +50,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         init_pidfd: &pidfd,
         console: console.as_ref(),
         preserve_fds: args.preserve_fds,
+        seccomp: seccomp.as_ref(),
     };
     let (pid, channel) = spawn(&request).with_context(|| format!("exec in container {id}"))?;
     // Other commands on this container may run while the process does.

@@ -3,7 +3,7 @@
 //! the program's path, signal state and descriptors.
 
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -12,18 +12,28 @@ use oci_spec::runtime::{Linux, Process};
 
 use super::{capabilities, personality, rlimits, scheduling, user};
 use crate::error::{Error, Result, SysContext};
+use crate::seccomp::{self, Program};
 
 /// What execve needs, resolved before the process is released.
-pub struct Exec {
+pub struct Exec<'a> {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    /// A seccomp filter still to load, just before execve.
+    seccomp_late: Option<&'a Program>,
+    /// The notify fd of a filter loaded early, for the listener.
+    pub seccomp_notify: Option<OwnedFd>,
 }
 
-impl Exec {
+impl Exec<'_> {
     /// Replaces this process with the container's program; returns only on
     /// failure.
     pub fn exec(&self) -> Error {
+        if let Some(p) = self.seccomp_late
+            && let Err(e) = seccomp::load(p)
+        {
+            return e;
+        }
         let err = nix::unistd::execve(&self.path, &self.args, &self.env).unwrap_err();
         Error::sys(format!("exec {}", self.path.to_string_lossy()), err)
     }
@@ -33,7 +43,12 @@ impl Exec {
 /// limits and scheduling while privileged, then the bounding set, the user
 /// switch, the remaining capabilities, no_new_privs; the executable is
 /// found now so a missing one fails the create, as runc does.
-pub fn prepare(p: &Process, linux: Option<&Linux>) -> Result<Exec> {
+pub fn prepare<'a>(
+    p: &Process,
+    linux: Option<&Linux>,
+    filter: Option<&'a Program>,
+) -> Result<Exec<'a>> {
+    let nnp = p.no_new_privileges().unwrap_or(false);
     if let Some(r) = p.rlimits() {
         rlimits::apply(r)?;
     }
@@ -49,6 +64,15 @@ pub fn prepare(p: &Process, linux: Option<&Linux>) -> Result<Exec> {
     let cwd = p.cwd();
     let early_chdir = chdir_cwd(cwd);
     capabilities::drop_bounding(p.capabilities().as_ref())?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
+    // user switch may take away.
+    let mut seccomp_notify = None;
+    let mut seccomp_late = None;
+    match filter {
+        Some(f) if !nnp => seccomp_notify = seccomp::load(f)?,
+        Some(f) if !f.notifies() => seccomp_late = Some(f),
+        _ => {}
+    }
     user::switch(p.user())?;
     match early_chdir {
         Ok(()) => {}
@@ -59,9 +83,13 @@ pub fn prepare(p: &Process, linux: Option<&Linux>) -> Result<Exec> {
         Err(e) => return Err(e),
     }
     capabilities::apply(p.capabilities().as_ref())?;
-    if p.no_new_privileges().unwrap_or(false) {
+    if nnp {
         prctl::set_no_new_privileges(true)
             .map_err(|e| Error::sys("set no_new_privs", nix::errno::Errno::from_raw(e)))?;
+        // A listener must get its fd before the process is released.
+        if let Some(f) = filter.filter(|f| f.notifies()) {
+            seccomp_notify = seccomp::load(f)?;
+        }
     }
     reset_signals()?;
     let env: Vec<CString> = p
@@ -80,7 +108,13 @@ pub fn prepare(p: &Process, linux: Option<&Linux>) -> Result<Exec> {
         })
         .collect::<Result<_>>()?;
     let path = find_executable(&args[0], p.env().as_deref().unwrap_or_default())?;
-    Ok(Exec { path, args, env })
+    Ok(Exec {
+        path,
+        args,
+        env,
+        seccomp_late,
+        seccomp_notify,
+    })
 }
 
 /// Changes to the process cwd, creating it if missing. Resolution stays in

@@ -1,0 +1,270 @@
+//! linux.seccomp. The profile is compiled to BPF with libseccomp by the
+//! runtime, before the clone (so a bad profile fails the create early), and
+//! loaded by the process itself with seccomp(2): as late as possible (after
+//! no_new_privs, just before execve), or before the capabilities are
+//! dropped when no_new_privs is off (loading then needs CAP_SYS_ADMIN), or
+//! before the process reports ready when a notify listener must get the fd.
+
+use std::io::{Read, Seek};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::str::FromStr;
+
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+};
+
+use crate::error::{Error, Result};
+
+const FLAG_TSYNC: u32 = 1;
+const FLAG_LOG: u32 = 2;
+const FLAG_SPEC_ALLOW: u32 = 4;
+const FLAG_NEW_LISTENER: u32 = 8;
+const FLAG_TSYNC_ESRCH: u32 = 16;
+const FLAG_WAIT_KILLABLE_RECV: u32 = 32;
+
+/// A compiled filter, ready for seccomp(2).
+pub struct Program {
+    bpf: Vec<u8>,
+    flags: u32,
+}
+
+impl Program {
+    /// The filter hands notifications to a listener (SCMP_ACT_NOTIFY).
+    pub fn notifies(&self) -> bool {
+        self.flags & FLAG_NEW_LISTENER != 0
+    }
+}
+
+fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<ScmpAction> {
+    use LinuxSeccompAction::*;
+    Ok(match a {
+        ScmpActKill | ScmpActKillThread => ScmpAction::KillThread,
+        ScmpActKillProcess => ScmpAction::KillProcess,
+        ScmpActTrap => ScmpAction::Trap,
+        ScmpActErrno => ScmpAction::Errno(
+            i32::try_from(errno.unwrap_or(libc::EPERM as u32))
+                .map_err(|_| Error::config(field, format!("errnoRet {errno:?} is out of range")))?,
+        ),
+        ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        ScmpActLog => ScmpAction::Log,
+        ScmpActAllow => ScmpAction::Allow,
+        ScmpActNotify => ScmpAction::Notify,
+    })
+}
+
+fn compare(op: LinuxSeccompOperator, value: u64) -> ScmpCompareOp {
+    use LinuxSeccompOperator::*;
+    match op {
+        ScmpCmpNe => ScmpCompareOp::NotEqual,
+        ScmpCmpLt => ScmpCompareOp::Less,
+        ScmpCmpLe => ScmpCompareOp::LessOrEqual,
+        ScmpCmpEq => ScmpCompareOp::Equal,
+        ScmpCmpGe => ScmpCompareOp::GreaterEqual,
+        ScmpCmpGt => ScmpCompareOp::Greater,
+        ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(value),
+    }
+}
+
+fn lib_err(field: String) -> impl FnOnce(libseccomp::error::SeccompError) -> Error {
+    move |e| Error::config(field, e.to_string())
+}
+
+pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        "linux.seccomp.defaultAction",
+    )?;
+    let mut ctx =
+        ScmpFilterContext::new(default).map_err(lib_err("linux.seccomp.defaultAction".into()))?;
+    for (i, arch) in s.architectures().iter().flatten().enumerate() {
+        let field = format!("linux.seccomp.architectures[{i}]");
+        let name = serde_json::to_value(arch)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let a = ScmpArch::from_str(&name).map_err(|_| {
+            Error::config(
+                &field,
+                format!("{name} is not an architecture libseccomp knows"),
+            )
+        })?;
+        if !ctx.is_arch_present(a).unwrap_or(false) {
+            ctx.add_arch(a).map_err(lib_err(field))?;
+        }
+    }
+    let mut flags = 0;
+    for f in s.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => FLAG_WAIT_KILLABLE_RECV,
+        };
+    }
+    let mut notify = default == ScmpAction::Notify;
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        notify |= sc.action() == LinuxSeccompAction::ScmpActNotify;
+        add_rules(&mut ctx, i, sc)?;
+    }
+    if notify {
+        if s.listener_path().is_none() {
+            return Err(Error::config(
+                "linux.seccomp.listenerPath",
+                "SCMP_ACT_NOTIFY needs a listener",
+            ));
+        }
+        flags |= FLAG_NEW_LISTENER;
+        // One thread here: TSYNC with a listener is allowed only as ESRCH.
+        if flags & FLAG_TSYNC != 0 {
+            flags |= FLAG_TSYNC_ESRCH;
+        }
+    }
+    Ok(Program {
+        bpf: export(&ctx)?,
+        flags,
+    })
+}
+
+fn add_rules(ctx: &mut ScmpFilterContext, i: usize, sc: &LinuxSyscall) -> Result<()> {
+    let field = format!("linux.seccomp.syscalls[{i}]");
+    let act = action(sc.action(), sc.errno_ret(), &field)?;
+    let conds: Vec<ScmpArgCompare> = sc
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| match a.op() {
+            LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpArgCompare::new(
+                a.index() as u32,
+                compare(a.op(), a.value()),
+                a.value_two().unwrap_or(0),
+            ),
+            op => ScmpArgCompare::new(a.index() as u32, compare(op, a.value()), a.value()),
+        })
+        .collect();
+    // libseccomp cannot AND two conditions on one argument: such rules
+    // become one rule per condition, as runc does.
+    let mut indexes: Vec<u32> = sc
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| a.index() as u32)
+        .collect();
+    indexes.sort_unstable();
+    let repeated = indexes.windows(2).any(|w| w[0] == w[1]);
+    for name in sc.names() {
+        let Ok(nr) = ScmpSyscall::from_name(name) else {
+            crate::logging::debug(&format!(
+                "{field}: syscall {name} is unknown to libseccomp here; skipped"
+            ));
+            continue;
+        };
+        let r = if conds.is_empty() {
+            ctx.add_rule(act, nr)
+        } else if repeated {
+            conds
+                .iter()
+                .try_for_each(|c| {
+                    ctx.add_rule_conditional(act, nr, std::slice::from_ref(c))
+                        .map(drop)
+                })
+                .map(|()| &mut *ctx)
+        } else {
+            ctx.add_rule_conditional(act, nr, &conds)
+        };
+        // A rule whose action is the default one is refused by libseccomp
+        // (EACCES) and changes nothing: skip it.
+        if let Err(e) = r
+            && e.errno() != Some(libseccomp::error::SeccompErrno::EACCES)
+        {
+            return Err(Error::config(
+                format!("{field}.names"),
+                format!("{name}: {e}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// libseccomp 2.5 exports BPF only to a descriptor: a memfd, read back.
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
+    let fd = nix::sys::memfd::memfd_create(
+        c"berth-seccomp",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("memfd_create for the seccomp filter", e))?;
+    let mut f = std::fs::File::from(fd);
+    ctx.export_bpf(&f)
+        .map_err(|e| Error::Init(format!("export the seccomp filter: {e}")))?;
+    let mut bpf = Vec::new();
+    f.rewind()
+        .and_then(|_| f.read_to_end(&mut bpf))
+        .map_err(|e| Error::path("read", "the seccomp filter", e))?;
+    Ok(bpf)
+}
+
+/// Installs the filter on this thread; returns the notify fd when the
+/// filter has a listener.
+pub fn load(p: &Program) -> Result<Option<OwnedFd>> {
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const u8,
+    }
+    let prog = SockFprog {
+        len: (p.bpf.len() / 8) as u16,
+        filter: p.bpf.as_ptr(),
+    };
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    // SAFETY: seccomp reads `len` sock_filter instructions (8 bytes each)
+    // from a buffer that outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            p.flags,
+            &prog as *const SockFprog,
+        )
+    };
+    if r < 0 {
+        return Err(Error::sys(
+            format!("linux.seccomp: load the filter (flags {:#x})", p.flags),
+            nix::errno::Errno::last(),
+        ));
+    }
+    if p.notifies() {
+        // SAFETY: with NEW_LISTENER, seccomp returns a new fd we own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(r as i32) }));
+    }
+    Ok(None)
+}
+
+/// Hands the notify fd to the profile's listener, with the container's
+/// state, in the message runc sends: {"ociVersion", "fds": ["seccompFd"],
+/// "pid", "metadata", "state"} plus the fd as SCM_RIGHTS.
+pub fn send_to_listener(
+    s: &LinuxSeccomp,
+    state: serde_json::Value,
+    pid: i32,
+    fd: OwnedFd,
+) -> Result<()> {
+    let path = s.listener_path().as_deref().ok_or_else(|| {
+        Error::config(
+            "linux.seccomp.listenerPath",
+            "is required for SCMP_ACT_NOTIFY",
+        )
+    })?;
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| Error::path("connect to the seccomp listener", path, e))?;
+    let msg = serde_json::json!({
+        "ociVersion": crate::version::SPEC,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    });
+    crate::console::send_fd(&sock, std::os::fd::AsFd::as_fd(&fd), &msg.to_string())
+}

@@ -1,0 +1,175 @@
+//! linux.seccomp, enforced on the container's process.
+
+mod common;
+
+use std::io::IoSliceMut;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
+
+use common::Bundle;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use serde_json::{Value, json};
+
+fn with_profile(name: &str, script: &str, profile: Value) -> Bundle {
+    let mut b = Bundle::new(name, &["sh", "-c", script]);
+    b.config["linux"]["seccomp"] = profile;
+    b
+}
+
+#[test]
+fn errno_argument_and_kill_rules() {
+    let b = with_profile(
+        "seccomp-rules",
+        "mkdir /dev/shm/d 2>&1; touch /dev/shm/f; chmod 755 /dev/shm/f && echo CHMOD755; chmod 777 /dev/shm/f 2>/dev/null || echo CHMOD777-DENIED; exec hostname newname",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 0o777, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 2, "value": 0o777, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["sethostname"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["no_such_syscall_here"], "action": "SCMP_ACT_ERRNO"}
+            ]
+        }),
+    );
+    let (code, out, err) = b.run();
+    assert!(
+        out.contains("Function not implemented"),
+        "errnoRet 38 (ENOSYS): {out}{err}"
+    );
+    assert!(out.contains("CHMOD755\nCHMOD777-DENIED"), "{out}");
+    assert!(!out.contains("hostname:"), "sethostname ran: {out}");
+    assert_eq!(code, 128 + 31, "killed by SIGSYS: {out}{err}");
+}
+
+#[test]
+fn profile_errors_name_the_field() {
+    for (profile, want) in [
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_PDP11"]}),
+            "linux.seccomp.architectures[0]",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_BOGUS"}),
+            "linux.seccomp.defaultAction: unknown variant `SCMP_ACT_BOGUS`",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_NOPE"]}),
+            "linux.seccomp.flags[0]: unknown variant",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a listener",
+        ),
+    ] {
+        let b = with_profile("seccomp-bad", "true", profile);
+        let out = b.berth(&["create", &b.id]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "wanted {want:?} in {err}");
+        assert!(!b.root.join(&b.id).exists());
+    }
+}
+
+/// struct seccomp_notif and seccomp_notif_resp (linux/seccomp.h).
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+#[test]
+fn notify_hands_the_fd_and_state_to_the_listener() {
+    let mut b = with_profile(
+        "seccomp-notify",
+        "mkdir /dev/shm/x 2>&1; echo status=$?",
+        json!(null),
+    );
+    let sock = b.dir.join("listener.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "listenerMetadata": "hello-listener",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let handler = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&conn),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let n = msg.bytes;
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: the fd was just received for us.
+                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            }
+        }
+        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let fd = fd.expect("the notify fd");
+        // Answer one notification: the mkdir fails with EACCES.
+        let mut req = Notif::default();
+        const RECV: libc::c_ulong = 0xc050_2100;
+        const SEND: libc::c_ulong = 0xc018_2101;
+        // SAFETY: the ioctls read/write structs of the kernel's layout.
+        unsafe {
+            assert_eq!(
+                libc::ioctl(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    RECV,
+                    &mut req as *mut Notif
+                ),
+                0
+            );
+            let resp = NotifResp {
+                id: req.id,
+                val: 0,
+                error: -libc::EACCES,
+                flags: 0,
+            };
+            assert_eq!(
+                libc::ioctl(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    SEND,
+                    &resp as *const NotifResp
+                ),
+                0
+            );
+        }
+        state
+    });
+    let (code, out, err) = b.run();
+    let state = handler.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Permission denied") && out.contains("status=1"),
+        "{out}"
+    );
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-listener");
+    assert_eq!(state["state"]["id"], b.id.as_str());
+    assert!(state["pid"].as_i64().unwrap() > 0);
+}
