@@ -215,7 +215,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     crate::rootfs::propagation_flags(spec)?;
-    Ok(())
+    crate::lsm::validate(spec)
 }
 
 #[cfg(test)]

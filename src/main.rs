@@ -12,6 +12,7 @@ mod exec;
 mod idmap;
 mod init;
 mod logging;
+mod lsm;
 mod namespaces;
 mod pidstat;
 mod process;

@@ -178,3 +178,53 @@ fn terminal_without_console_socket_is_refused() {
     );
     assert!(!b.root.join(&b.id).exists());
 }
+
+/// No LSM is enabled on this machine: process labels are refused with the
+/// reason, and a mount label is ignored with a warning.
+/// Where AppArmor or SELinux is enabled, these configs are valid, and this
+/// test says so and checks nothing it cannot.
+#[test]
+fn lsm_labels_without_the_lsm_are_refused() {
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim() == "Y");
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let cases: Vec<Case> = vec![
+        (
+            "apparmor",
+            Box::new(|c| c["process"]["apparmorProfile"] = json!("berth-test")),
+            "process.apparmorProfile: is set, but AppArmor is not enabled on this host",
+        ),
+        (
+            "selinux",
+            Box::new(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0")),
+            "process.selinuxLabel: is set, but SELinux is not enabled on this host",
+        ),
+    ];
+    for (name, patch, want) in cases {
+        if (name == "apparmor" && apparmor) || (name != "apparmor" && selinux) {
+            eprintln!(
+                "skipped {name}: this host has the LSM enabled; the error path does not apply"
+            );
+            continue;
+        }
+        let err = refused(name, patch);
+        assert!(err.contains(want), "{name}: wanted {want:?} in {err:?}");
+    }
+}
+
+#[test]
+fn mount_label_without_selinux_is_ignored_with_a_warning() {
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("skipped: SELinux is enabled on this host, so the label applies");
+        return;
+    }
+    let mut b = Bundle::new("mountlabel", &["true"]);
+    b.config["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0");
+    let out = b.berth(&["run", &b.id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("linux.mountLabel is ignored"));
+}

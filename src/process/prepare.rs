@@ -64,6 +64,9 @@ pub fn prepare<'a>(
     let cwd = p.cwd();
     let early_chdir = chdir_cwd(cwd);
     capabilities::drop_bounding(p.capabilities().as_ref())?;
+    // Our /proc/self files stop being ours to write after the user switch
+    // (the process is non-dumpable): labels go first.
+    crate::lsm::set_exec_labels(p)?;
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
     // user switch may take away.
     let mut seccomp_notify = None;

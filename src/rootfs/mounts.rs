@@ -78,7 +78,13 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
             .as_deref()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| typ.into());
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        // procfs, sysfs and cgroups take no SELinux context option.
+        let labeled = (!matches!(typ, "proc" | "sysfs"))
+            .then(|| crate::lsm::mount_data(ctx.spec, &opts.data))
+            .flatten();
+        let data = labeled
+            .as_deref()
+            .or((!opts.data.is_empty()).then_some(opts.data.as_str()));
         mount(
             Some(&source),
             fd_path(target.as_fd()).as_str(),
