@@ -168,6 +168,30 @@ pub fn create(
                     .ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
+            Some(Msg::Hooks) => {
+                let state = serde_json::json!({
+                    "ociVersion": spec.version(),
+                    "id": args.id,
+                    "status": "creating",
+                    "pid": init_pid,
+                    "bundle": bundle,
+                    "annotations": spec.annotations().clone().unwrap_or_default(),
+                })
+                .to_string();
+                if let Some(h) = spec.hooks() {
+                    crate::hooks::run(
+                        "prestart",
+                        h.prestart().as_deref().unwrap_or_default(),
+                        &state,
+                    )?;
+                    crate::hooks::run(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or_default(),
+                        &state,
+                    )?;
+                }
+                ours.send(&Msg::HookState(state))?;
+            }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(s)) => return Err(Error::Init(s)),
             Some(m) => {
@@ -202,6 +226,7 @@ pub fn create(
         init_start_time: start_time,
         cgroup: cgroup.clone(),
         host_mounts: !init::has_mount_ns(&spec),
+        hooks: spec.hooks().clone(),
     };
     state.save(&dir)?;
     if let Some(p) = &args.pid_file {

@@ -117,6 +117,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         None => None,
     };
     rootfs::protect(a.spec, &root)?;
+    let hook_state = container_hooks(a)?;
     let entry = match (ctx.mount_ns, a.no_pivot) {
         (false, _) => rootfs::Entry::Chroot,
         (true, true) => rootfs::Entry::Move,
@@ -146,6 +147,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     match a.start_by {
         StartBy::Fifo => wait_fifo(a.fifo.take())?,
         StartBy::Channel => a.channel.expect(Msg::Start)?,
+    }
+    if let (Some(h), Some(state)) = (a.spec.hooks(), hook_state) {
+        let hooks = h.start_container().as_deref().unwrap_or_default();
+        let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+        state["status"] = "created".into();
+        crate::hooks::run("startContainer", hooks, &state.to_string())?;
     }
     Err(exec.exec())
 }
@@ -202,6 +209,40 @@ pub fn has_mount_ns(spec: &Spec) -> bool {
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Mount))
+}
+
+/// With any of the hooks that run during create: asks the runtime to run
+/// prestart and createRuntime (in its namespaces), then runs createContainer
+/// here, in the container's namespaces before pivot_root (so a host path
+/// resolves, as the spec requires). Returns the state JSON for
+/// startContainer.
+fn container_hooks(a: &InitArgs) -> Result<Option<String>> {
+    let Some(h) = a.spec.hooks() else {
+        return Ok(None);
+    };
+    let any = [
+        h.prestart(),
+        h.create_runtime(),
+        h.create_container(),
+        h.start_container(),
+    ]
+    .iter()
+    .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()));
+    if !any {
+        return Ok(None);
+    }
+    a.channel.send(&Msg::Hooks)?;
+    let state = match a.channel.recv()? {
+        Some(Msg::HookState(s)) => s,
+        Some(m) => return Err(Error::State(format!("expected the hook state, got {m:?}"))),
+        None => return Err(Error::Init("the runtime exited while running hooks".into())),
+    };
+    crate::hooks::run(
+        "createContainer",
+        h.create_container().as_deref().unwrap_or_default(),
+        &state,
+    )?;
+    Ok(Some(state))
 }
 
 fn set_names(spec: &Spec) -> Result<()> {

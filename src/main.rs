@@ -9,6 +9,7 @@ mod console;
 mod create;
 mod error;
 mod exec;
+mod hooks;
 mod idmap;
 mod init;
 mod logging;

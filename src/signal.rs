@@ -14,21 +14,28 @@ use crate::error::{Error, Result};
 use crate::pidstat;
 use crate::state::State;
 
+/// A pidfd for `pid`; None when no such process exists.
+pub fn pidfd(pid: i32) -> Result<Option<OwnedFd>> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return match Errno::last() {
+            Errno::ESRCH => Ok(None),
+            e => Err(Error::sys(format!("pidfd_open {pid}"), e)),
+        };
+    }
+    // SAFETY: the syscall returned a new descriptor that we now own.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+}
+
 /// The init's pidfd, or None when it is gone or the pid is someone else's.
 pub fn open_init(state: &State) -> Result<Option<OwnedFd>> {
     if state.pid <= 0 {
         return Ok(None);
     }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, state.pid, 0) };
-    if fd < 0 {
-        return match Errno::last() {
-            Errno::ESRCH => Ok(None),
-            e => Err(Error::sys(format!("pidfd_open {}", state.pid), e)),
-        };
-    }
-    // SAFETY: the syscall returned a new descriptor that we now own.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let Some(fd) = pidfd(state.pid)? else {
+        return Ok(None);
+    };
     let same = pidstat::read(state.pid).is_some_and(|s| s.start_time == state.init_start_time);
     Ok(same.then_some(fd))
 }

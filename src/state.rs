@@ -136,6 +136,10 @@ pub struct State {
     /// live there and are detached on delete.
     #[serde(default)]
     pub host_mounts: bool,
+    /// The config's hooks: poststart and poststop run after create, when
+    /// the bundle may already be gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 impl State {
@@ -184,6 +188,17 @@ impl State {
                 .is_some_and(|s| s.start_time == self.init_start_time && !s.exited())
     }
 
+    /// Runs poststart or poststop hooks; their failures are warnings.
+    pub fn run_hooks(&self, kind: &str, status: Status) {
+        let hooks = self.hooks.as_ref().and_then(|h| match kind {
+            "poststart" => h.poststart().as_deref(),
+            _ => h.poststop().as_deref(),
+        });
+        if let Some(hooks) = hooks.filter(|h| !h.is_empty()) {
+            crate::hooks::run_warn(kind, hooks, &self.to_json(status).to_string());
+        }
+    }
+
     /// The runtime-spec state document, as `berth state` prints it (runc's
     /// extra fields included: engines parse them).
     pub fn to_json(&self, status: Status) -> serde_json::Value {
@@ -223,6 +238,7 @@ mod tests {
             init_start_time: 1,
             cgroup: Cgroup::default(),
             host_mounts: false,
+            hooks: None,
         }
     }
 

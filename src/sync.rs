@@ -24,6 +24,12 @@ pub enum Msg {
     /// init -> parent: the seccomp notify fd follows (SCM_RIGHTS) for the
     /// listener.
     SeccompFd,
+    /// init -> parent: namespaces and mounts are ready; run the prestart
+    /// and createRuntime hooks.
+    Hooks,
+    /// parent -> init: the hooks ran; this is the state JSON for the hooks
+    /// the init runs itself.
+    HookState(String),
     /// init -> parent: setting up failed.
     Fail(String),
 }
@@ -54,6 +60,11 @@ impl Channel {
             Msg::Ready => buf.push(b'R'),
             Msg::Start => buf.push(b'S'),
             Msg::SeccompFd => buf.push(b'N'),
+            Msg::Hooks => buf.push(b'H'),
+            Msg::HookState(s) => {
+                buf.push(b'J');
+                buf.extend_from_slice(s.as_bytes());
+            }
             Msg::Fail(s) => {
                 buf.push(b'F');
                 buf.extend_from_slice(s.as_bytes());
@@ -86,6 +97,8 @@ impl Channel {
             b'R' => Msg::Ready,
             b'S' => Msg::Start,
             b'N' => Msg::SeccompFd,
+            b'H' => Msg::Hooks,
+            b'J' => Msg::HookState(String::from_utf8_lossy(body).into_owned()),
             b'F' => Msg::Fail(String::from_utf8_lossy(body).into_owned()),
             t => return Err(Error::State(format!("unexpected sync message {t:#x}"))),
         };

@@ -28,6 +28,7 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
         bail!("cannot delete container {id}: it is running (stop it first, or use --force)");
     }
     destroy(&state).with_context(|| format!("delete container {id}"))?;
+    state.run_hooks("poststop", Status::Stopped);
     dir.remove()?;
     Ok(0)
 }

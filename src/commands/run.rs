@@ -15,6 +15,8 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::
     if detach {
         let c = crate::create::create(root, args, StartBy::Channel, false).with_context(ctx)?;
         start(&c)?;
+        c.state
+            .run_hooks("poststart", crate::state::Status::Running);
         return Ok(0);
     }
     let sfd = crate::supervise::block_signals()?;
@@ -25,12 +27,14 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::
     };
     start(&created)?;
     let state = created.state.clone();
+    state.run_hooks("poststart", crate::state::Status::Running);
     // Release the lock: kill, state and delete must work while we wait.
     drop(created);
     let status = crate::supervise::supervise(state.pid, &sfd, master)?;
     if !keep {
         let dir = ContainerDir::open(root, &args.id)?;
         super::delete::destroy(&state).with_context(ctx)?;
+        state.run_hooks("poststop", crate::state::Status::Stopped);
         dir.remove()?;
     }
     Ok(status)

@@ -28,5 +28,6 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         .with_context(|| format!("start container {id}: write {}", fifo.display()))?;
     std::fs::remove_file(&fifo)
         .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
+    state.run_hooks("poststart", Status::Running);
     Ok(0)
 }

@@ -1,0 +1,114 @@
+//! Lifecycle hooks: each kind runs where and when the runtime-spec says,
+//! with the state on stdin; failures stop create or are warnings.
+
+mod common;
+
+use std::path::Path;
+
+use common::Bundle;
+use serde_json::{Value, json};
+
+/// A hook that appends its name and stdin (the state) to DIR/log.
+fn recorder(dir: &Path, name: &str, shell: &str) -> Value {
+    json!({"path": shell, "args": ["sh", "-c", format!("echo {name} $(hostname) >> {0}/log; cat > {0}/{name}.json", dir.display())]})
+}
+
+fn state(dir: &Path, name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap()
+}
+
+#[test]
+fn every_kind_runs_in_order_with_the_state() {
+    let mut b = Bundle::new("hooks", &["true"]);
+    let dir = b.dir.join("hooklog");
+    std::fs::create_dir_all(&dir).unwrap();
+    b.config["hostname"] = json!("hooked");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/hooks", "type": "bind", "source": dir, "options": ["bind"]}));
+    b.config["hooks"] = json!({
+        "prestart": [recorder(&dir, "prestart", "/bin/sh")],
+        "createRuntime": [recorder(&dir, "createRuntime", "/bin/sh")],
+        "createContainer": [recorder(&dir, "createContainer", "/bin/sh")],
+        "startContainer": [recorder(Path::new("/hooks"), "startContainer", "/bin/sh")],
+        "poststart": [recorder(&dir, "poststart", "/bin/sh")],
+        "poststop": [recorder(&dir, "poststop", "/bin/sh")],
+    });
+    b.ok(&["create", &b.id]);
+    let pid = b.state()["pid"].as_i64().unwrap();
+    b.ok(&["start", &b.id]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.state()["status"] != "stopped" {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    b.ok(&["delete", &b.id]);
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host = host.trim();
+    let want = format!(
+        "prestart {host}\ncreateRuntime {host}\ncreateContainer hooked\nstartContainer hooked\npoststart {host}\npoststop {host}\n"
+    );
+    assert_eq!(log, want, "order and namespaces (hostname) of the hooks");
+    for (name, status) in [
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
+        ("createContainer", "creating"),
+        ("startContainer", "created"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let s = state(&dir, name);
+        assert_eq!(s["id"], b.id.as_str(), "{name}");
+        assert_eq!(s["status"], status, "{name}");
+        if name != "poststop" {
+            assert_eq!(s["pid"], pid, "{name}");
+        }
+    }
+}
+
+#[test]
+fn failing_or_slow_create_hooks_fail_the_create() {
+    for (hook, want) in [
+        (
+            json!({"path": "/bin/false"}),
+            "hooks.createRuntime[0] /bin/false: failed: exit status: 1",
+        ),
+        (
+            json!({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}),
+            "hooks.createRuntime[0] /bin/sleep: timed out after 1s and was killed",
+        ),
+    ] {
+        let mut b = Bundle::new("hookfail", &["true"]);
+        b.config["hooks"] = json!({"createRuntime": [hook]});
+        let out = b.berth(&["create", &b.id]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "wanted {want:?} in {err}");
+        assert!(!b.root.join(&b.id).exists());
+    }
+}
+
+#[test]
+fn failing_poststart_and_poststop_hooks_are_warnings() {
+    let mut b = Bundle::new("hookwarn", &["true"]);
+    b.config["hooks"] =
+        json!({"poststart": [{"path": "/bin/false"}], "poststop": [{"path": "/bin/false"}]});
+    b.write_config();
+    let out = b.berth(&["run", &b.id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: hooks.poststart[0] /bin/false: failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: hooks.poststop[0] /bin/false: failed"),
+        "{err}"
+    );
+}
