@@ -169,12 +169,16 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
     {
         crate::process::scheduling::set_cpu_affinity("process.execCPUAffinity.final", cpus)?;
     }
-    let mut exec = prepare::prepare(r.process, r.spec.linux().as_ref(), r.seccomp)?;
+    let mut exec = prepare::prepare(
+        r.process,
+        r.spec.linux().as_ref(),
+        r.seccomp,
+        r.preserve_fds,
+    )?;
     if let Some(fd) = exec.seccomp_notify.take() {
         channel.send(&Msg::SeccompFd)?;
         console::send_fd(channel, fd.as_fd(), "seccomp notify fd")?;
     }
-    prepare::cloexec_from(r.preserve_fds)?;
     prctl::set_death_signal(0).map_err(|e| {
         Error::sys(
             "clear the parent death signal",

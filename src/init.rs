@@ -130,12 +130,11 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
-    let mut exec = prepare::prepare(process, a.spec.linux().as_ref(), a.seccomp)?;
+    let mut exec = prepare::prepare(process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
     if let Some(fd) = exec.seccomp_notify.take() {
         a.channel.send(&Msg::SeccompFd)?;
         console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;
     }
-    prepare::cloexec_from(a.preserve_fds)?;
     prctl::set_death_signal(0).map_err(|e| {
         Error::sys(
             "clear the parent death signal",

@@ -173,3 +173,33 @@ fn notify_hands_the_fd_and_state_to_the_listener() {
     assert_eq!(state["state"]["id"], b.id.as_str());
     assert!(state["pid"].as_i64().unwrap() > 0);
 }
+
+/// Without no_new_privs the filter goes on before the user switch; what
+/// berth itself does after that must not depend on what the profile allows.
+#[test]
+fn early_filter_does_not_break_setup() {
+    let mut b = with_profile(
+        "seccomp-early",
+        "echo ran",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["close_range", "capset", "setresuid", "setgroups"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let (code, out, err) = b.run();
+    assert_eq!(
+        code, 1,
+        "the profile refuses the user switch, as it would for runc: {out}{err}"
+    );
+    assert!(
+        err.contains("setresuid") || err.contains("setgroups"),
+        "{err}"
+    );
+    let mut b = with_profile(
+        "seccomp-early2",
+        "echo ran",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    let (code, out, err) = b.run();
+    assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
+}

@@ -47,6 +47,7 @@ pub fn prepare<'a>(
     p: &Process,
     linux: Option<&Linux>,
     filter: Option<&'a Program>,
+    preserve_fds: u32,
 ) -> Result<Exec<'a>> {
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let Some(r) = p.rlimits() {
@@ -67,12 +68,21 @@ pub fn prepare<'a>(
     // Our /proc/self files stop being ours to write after the user switch
     // (the process is non-dumpable): labels go first.
     crate::lsm::set_exec_labels(p)?;
-    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
-    // user switch may take away.
+    // Before any filter: whatever the profile denies, this must not be
+    // refused.
+    cloexec_from(preserve_fds)?;
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: if the
+    // process will not keep it, the filter goes on now, before the user
+    // switch; otherwise as late as possible, just before execve.
+    let keeps_admin = p
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.effective().as_ref())
+        .is_some_and(|e| e.contains(&oci_spec::runtime::Capability::SysAdmin));
     let mut seccomp_notify = None;
     let mut seccomp_late = None;
     match filter {
-        Some(f) if !nnp => seccomp_notify = seccomp::load(f)?,
+        Some(f) if !nnp && !keeps_admin => seccomp_notify = seccomp::load(f)?,
         Some(f) if !f.notifies() => seccomp_late = Some(f),
         _ => {}
     }
@@ -89,10 +99,12 @@ pub fn prepare<'a>(
     if nnp {
         prctl::set_no_new_privileges(true)
             .map_err(|e| Error::sys("set no_new_privs", nix::errno::Errno::from_raw(e)))?;
-        // A listener must get its fd before the process is released.
-        if let Some(f) = filter.filter(|f| f.notifies()) {
-            seccomp_notify = seccomp::load(f)?;
-        }
+    }
+    // A listener must get its fd before the process is released.
+    if let Some(f) = filter.filter(|f| f.notifies())
+        && seccomp_notify.is_none()
+    {
+        seccomp_notify = seccomp::load(f)?;
     }
     reset_signals()?;
     let env: Vec<CString> = p
@@ -218,7 +230,7 @@ pub fn close_fds_except(mut keep: Vec<i32>, preserve: u32) -> Result<()> {
 
 /// Marks every descriptor from 3 + preserve_fds on close-on-exec, so that
 /// nothing of the runtime's reaches the container (CVE-2016-9962).
-pub fn cloexec_from(preserve: u32) -> Result<()> {
+fn cloexec_from(preserve: u32) -> Result<()> {
     let first = 3 + preserve;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
     // descriptors; nothing is closed under anyone's feet.
