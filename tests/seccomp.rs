@@ -203,3 +203,96 @@ fn early_filter_does_not_break_setup() {
     let (code, out, err) = b.run();
     assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
 }
+
+/// Converts a docker/podman seccomp profile (archMap, includes/excludes)
+/// into the linux.seccomp section those engines generate, for amd64 and the
+/// given capabilities.
+fn engine_profile(profile: &Value, caps: &[&str]) -> Value {
+    let has = |c: &Value| c.as_str().is_some_and(|c| caps.contains(&c));
+    let arch_ok = |a: &Value| {
+        a.as_array()
+            .is_none_or(|l| l.is_empty() || l.iter().any(|x| x == "amd64"))
+    };
+    let arch_excluded = |a: &Value| a.as_array().is_some_and(|l| l.iter().any(|x| x == "amd64"));
+    let mut syscalls = Vec::new();
+    for s in profile["syscalls"].as_array().unwrap() {
+        let inc = &s["includes"];
+        let exc = &s["excludes"];
+        let caps_ok = inc["caps"].as_array().is_none_or(|l| l.iter().all(has));
+        let caps_excluded = exc["caps"].as_array().is_some_and(|l| l.iter().any(has));
+        if caps_ok && arch_ok(&inc["arches"]) && !caps_excluded && !arch_excluded(&exc["arches"]) {
+            let mut rule = json!({"names": s["names"], "action": s["action"]});
+            if let Some(args) = s["args"].as_array().filter(|a| !a.is_empty()) {
+                rule["args"] = json!(args);
+            }
+            if !s["errnoRet"].is_null() {
+                rule["errnoRet"] = s["errnoRet"].clone();
+            }
+            syscalls.push(rule);
+        }
+    }
+    let x86 = profile["archMap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["architecture"] == "SCMP_ARCH_X86_64")
+        .unwrap();
+    let mut arches = vec![x86["architecture"].clone()];
+    arches.extend(x86["subArchitectures"].as_array().unwrap().iter().cloned());
+    json!({
+        "defaultAction": profile["defaultAction"],
+        "defaultErrnoRet": profile["defaultErrnoRet"],
+        "architectures": arches,
+        "syscalls": syscalls,
+    })
+}
+
+#[test]
+fn podmans_default_profile() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/hack/.cache/containers-seccomp.json"
+    );
+    let text = std::fs::read_to_string(path)
+        .expect("hack/deps.sh fetches containers-common's seccomp.json");
+    let profile: Value = serde_json::from_str(&text).unwrap();
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETFCAP",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYS_CHROOT",
+    ];
+    // The workload runs under the filter, and the filter is in place.
+    let script = "mkdir /dev/shm/a && echo x > /dev/shm/a/f && cat /dev/shm/a/f && ls / >/dev/null && echo WORKS; grep '^Seccomp:' /proc/self/status";
+    for (with_profile, filtered) in [(true, true), (false, false)] {
+        let mut b = Bundle::new(
+            if with_profile {
+                "podman-profile"
+            } else {
+                "podman-profile-off"
+            },
+            &["sh", "-c", script],
+        );
+        let c = json!(caps);
+        b.config["process"]["capabilities"] =
+            json!({"bounding": c, "effective": c, "permitted": c});
+        if with_profile {
+            b.config["linux"]["seccomp"] = engine_profile(&profile, &caps);
+        }
+        let (code, out, err) = b.run();
+        assert!(out.starts_with("x\nWORKS\n"), "{out}{err} ({code})");
+        let mode = if filtered {
+            "Seccomp:\t2"
+        } else {
+            "Seccomp:\t0"
+        };
+        assert!(out.contains(mode), "profile {with_profile}: {out}");
+    }
+}

@@ -28,6 +28,30 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         .with_context(|| format!("start container {id}: write {}", fifo.display()))?;
     std::fs::remove_file(&fifo)
         .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
-    state.run_hooks("poststart", Status::Running);
+    if state
+        .hooks
+        .as_ref()
+        .is_some_and(|h| h.poststart().as_ref().is_some_and(|p| !p.is_empty()))
+    {
+        wait_for_exec(state.pid);
+        state.run_hooks("poststart", Status::Running);
+    }
     Ok(0)
+}
+
+/// poststart hooks run after the process has executed (the spec): the init
+/// is still our sealed copy of berth until its execve, and nothing notifies
+/// a non-parent of an exec, so watch /proc/PID/exe change (or the process
+/// end). Only paid when there are poststart hooks.
+fn wait_for_exec(pid: i32) {
+    let exe = format!("/proc/{pid}/exe");
+    let mut pause = std::time::Duration::from_micros(50);
+    loop {
+        match std::fs::read_link(&exe) {
+            Ok(p) if p.to_string_lossy().starts_with("/memfd:berth") => {}
+            _ => return,
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
 }
