@@ -162,6 +162,8 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Print what this runtime supports (runtime-spec features.md JSON)
+    Features,
     /// Write a default config.json into a bundle
     Spec {
         /// Bundle directory to write config.json into (with --rootless: a

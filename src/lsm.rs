@@ -17,12 +17,12 @@ use crate::error::{Error, Result};
 
 const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
 
-fn apparmor_enabled() -> bool {
+pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|v| v.trim() == "Y")
 }
 
-fn selinux_enabled() -> bool {
+pub fn selinux_enabled() -> bool {
     statfs(Path::new("/sys/fs/selinux")).is_ok_and(|s| s.filesystem_type().0 == SELINUX_MAGIC)
 }
 

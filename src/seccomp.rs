@@ -268,3 +268,20 @@ pub fn send_to_listener(
     });
     crate::console::send_fd(&sock, std::os::fd::AsFd::as_fd(&fd), &msg.to_string())
 }
+
+/// Whether this kernel accepts a filter flag: seccomp(2) with the flag and
+/// no program fails with EFAULT when it knows the flag, EINVAL when not.
+pub fn flag_supported(flag: LinuxSeccompFilterFlag) -> bool {
+    let bits = match flag {
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync => FLAG_TSYNC,
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog => FLAG_LOG,
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => FLAG_SPEC_ALLOW,
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+            FLAG_WAIT_KILLABLE_RECV | FLAG_NEW_LISTENER
+        }
+    };
+    // SAFETY: with a null program the kernel validates the flags and then
+    // fails to read the program; nothing is installed.
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, 1, bits, std::ptr::null::<u8>()) };
+    r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
+}

@@ -270,3 +270,43 @@ fn unknown_properties_and_annotations_are_ignored() {
     b.ok(&["create", &b.id]);
     assert_eq!(b.state()["annotations"]["org.example.anything"], "value");
 }
+
+#[test]
+fn features_describe_this_runtime() {
+    let out = std::process::Command::new(common::BERTH)
+        .arg("features")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f["ociVersionMin"], "1.0.0");
+    assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
+    assert!(
+        f["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "rro")
+    );
+    assert_eq!(f["linux"]["namespaces"].as_array().unwrap().len(), 8);
+    assert!(
+        f["linux"]["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "CAP_SYS_ADMIN")
+    );
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    assert!(
+        f["linux"]["seccomp"]["supportedFlags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "SECCOMP_FILTER_FLAG_LOG")
+    );
+    assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
+    // The state document berth state prints is what the spec names, too.
+    let _ = f["annotations"]["io.github.seccomp.libseccomp.version"]
+        .as_str()
+        .unwrap();
+}

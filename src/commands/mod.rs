@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod run;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             keep,
         } => run::run(&root, &create, detach, keep),
         Command::Exec(args) => exec::run(&root, &args),
+        Command::Features => features::run(),
         Command::State { id } => state::run(&root, &id),
         Command::Kill { all, id, signal } => kill::run(&root, &id, signal.as_deref(), all),
         Command::Delete { force, id } => delete::run(&root, &id, force),

@@ -18,6 +18,70 @@ pub mod attr {
     pub const NOSYMFOLLOW: u64 = 0x200000;
 }
 
+/// Every option name berth understands (reported by `berth features`);
+/// anything else is passed to the filesystem as data.
+pub const NAMES: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "idmap",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Options {
     /// Flags for mount(2).
@@ -205,6 +269,14 @@ mod tests {
         assert_eq!(o.attr_set, attr::NOEXEC);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert!(o.is_bind());
+    }
+
+    #[test]
+    fn every_reported_name_is_understood() {
+        for name in NAMES {
+            let o = parse(&[name]);
+            assert!(o.data.is_empty(), "{name} fell through to data");
+        }
     }
 
     #[test]
