@@ -95,8 +95,7 @@ pub fn create(
         .as_ref()
         .and_then(|l| l.cgroups_path().clone())
         .unwrap_or_else(|| PathBuf::from(&args.id));
-    let cgroup = Cgroup::locate(&cgroups_path)?;
-    cgroup.create()?;
+    let cgroup = place_in_cgroup(&cgroups_path)?;
     cleanup.cgroup = Some(cgroup.clone());
     phase("cgroup");
 
@@ -242,6 +241,30 @@ pub fn create(
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),
     })
+}
+
+/// The container's cgroup. A user the cgroups are not delegated to
+/// (rootless) runs without one, after a single warning; for root a cgroup
+/// that cannot be made is an error.
+fn place_in_cgroup(path: &Path) -> Result<Cgroup> {
+    let cgroup = Cgroup::locate(path)?;
+    match cgroup.create() {
+        Ok(()) => Ok(cgroup),
+        Err(Error::Path { err, .. })
+            if !nix::unistd::geteuid().is_root()
+                && err.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            let _ = cgroup.destroy();
+            crate::logging::warn(&format!(
+                "cgroups are not delegated to this user ({err}): the container runs without one"
+            ));
+            Ok(Cgroup::default())
+        }
+        Err(e) => {
+            let _ = cgroup.destroy();
+            Err(e)
+        }
+    }
 }
 
 type Maps<'a> = (

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use nix::sched::{CloneFlags, setns, unshare};
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
-use crate::error::{PathContext, Result, SysContext};
+use crate::error::{Error, PathContext, Result, SysContext};
 
 #[derive(Debug)]
 pub struct Plan {
@@ -163,9 +163,51 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
 
 /// Writes the uid and gid maps of process `pid` (run by the parent).
 pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
-    for (name, maps) in [("uid_map", uid), ("gid_map", gid)] {
+    let euid = nix::unistd::geteuid();
+    let egid = nix::unistd::getegid();
+    for (name, maps, own, helper) in [
+        ("uid_map", uid, euid.as_raw(), "newuidmap"),
+        ("gid_map", gid, egid.as_raw(), "newgidmap"),
+    ] {
         let path = format!("/proc/{pid}/{name}");
-        std::fs::write(&path, map_text(maps)).at("write", &path)?;
+        if euid.is_root() {
+            std::fs::write(&path, map_text(maps)).at("write", &path)?;
+            continue;
+        }
+        // Unprivileged: the kernel lets a user map only itself, once; more
+        // (subordinate ids from /etc/subuid, /etc/subgid) needs the setuid
+        // helpers from uidmap.
+        let only_self = matches!(maps, [m] if m.host_id() == own && m.size() == 1);
+        if only_self {
+            if name == "gid_map" {
+                let sg = format!("/proc/{pid}/setgroups");
+                std::fs::write(&sg, "deny").at("write", &sg)?;
+            }
+            std::fs::write(&path, map_text(maps)).at("write", &path)?;
+        } else {
+            run_map_helper(helper, pid, maps)?;
+        }
+    }
+    Ok(())
+}
+
+fn run_map_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd.output().map_err(|e| Error::path("run", helper, e))?;
+    if !out.status.success() {
+        return Err(Error::State(format!(
+            "{helper} {pid}: {} (is the range in /etc/sub{}id?)",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            if helper == "newuidmap" { "u" } else { "g" }
+        )));
     }
     Ok(())
 }
