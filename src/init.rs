@@ -13,7 +13,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
@@ -285,20 +285,11 @@ fn join_session_keyring(id: &str) -> Result<()> {
 /// CVE-2025-52881). Per-namespace files resolve to our namespaces.
 fn procfs_writes(spec: &Spec, process: &Process) -> Result<()> {
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-            Error::path("write", "/proc/self/oom_score_adj", e).within("process.oomScoreAdj")
-        })?;
+        crate::procfs::write_self("oom_score_adj", &adj.to_string())
+            .map_err(|e| e.within("process.oomScoreAdj"))?;
     }
-    for (key, value) in spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.sysctl().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .map_err(|e| Error::path("write", &path, e).within(format!("linux.sysctl.{key}")))?;
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        crate::procfs::write_sysctls(sysctl.iter())?;
     }
     Ok(())
 }

@@ -5,13 +5,10 @@
 //! /proc, which the container could have arranged (CVE-2019-16884,
 //! CVE-2025-52881).
 
-use std::io::Write;
 use std::path::Path;
 
 use nix::sys::statfs::statfs;
 use oci_spec::runtime::{Process, Spec};
-use pathrs::flags::OpenFlags;
-use pathrs::procfs::{ProcfsBase, ProcfsHandle};
 
 use crate::error::{Error, Result};
 
@@ -98,15 +95,5 @@ pub fn set_exec_labels(p: &Process) -> Result<()> {
 }
 
 fn write_attr(attr: &str, value: &str) -> Result<()> {
-    let procfs =
-        ProcfsHandle::new().map_err(|e| Error::resolve("open a private procfs for", attr, e))?;
-    let mut f = procfs
-        .open(
-            ProcfsBase::ProcSelf,
-            attr,
-            OpenFlags::O_WRONLY | OpenFlags::O_CLOEXEC,
-        )
-        .map_err(|e| Error::resolve("open /proc/self", attr, e))?;
-    f.write_all(value.as_bytes())
-        .map_err(|e| Error::path("write", format!("/proc/self/{attr}"), e))
+    crate::procfs::write_self(attr, value)
 }

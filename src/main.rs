@@ -17,6 +17,7 @@ mod lsm;
 mod namespaces;
 mod pidstat;
 mod process;
+mod procfs;
 mod rootfs;
 mod sealed_exe;
 mod seccomp;

@@ -152,3 +152,41 @@ fn mounts_over_proc_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is inside /proc"));
 }
+
+/// CVE-2025-31133: the image's /dev/null is a symlink to a file the
+/// attacker wants writable; masking must not bind that over masked paths.
+#[test]
+fn planted_dev_null_is_not_used_for_masking() {
+    let mut b = Bundle::new(
+        "cve-2025-31133",
+        &[
+            "sh",
+            "-c",
+            "wc -c < /proc/timer_list; echo x > /proc/timer_list 2>/dev/null; cat /proc/timer_list | wc -c",
+        ],
+    );
+    let rootfs = b.dir.join("rootfs");
+    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/mkrootfs.sh"))
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::create_dir_all(rootfs.join("dev")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", rootfs.join("dev/null")).unwrap();
+    b.config["root"] = json!({"path": rootfs, "readonly": false});
+    // No tmpfs on /dev: the image's /dev is what the container gets.
+    b.config["mounts"].as_array_mut().unwrap().retain(|m| {
+        m["destination"] != "/dev"
+            && m["destination"] != "/dev/pts"
+            && m["destination"] != "/dev/shm"
+            && m["destination"] != "/dev/mqueue"
+    });
+    let before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0\n0\n", "masked with the real null device");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        before
+    );
+}
