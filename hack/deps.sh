@@ -3,7 +3,7 @@
 # apt only when one is missing. Debian bookworm, as root.
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="busybox-static pkg-config gcc libc6-dev libseccomp-dev iproute2 procps util-linux"
+pkgs="busybox-static pkg-config gcc libc6-dev libseccomp-dev iproute2 procps util-linux uidmap"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -15,20 +15,22 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086 # word splitting of the package list is meant
     apt-get install -y -qq $missing >/dev/null
 fi
-# The default seccomp profile podman (containers-common) generates configs
-# from, for the seccomp tests. Only the file is taken: the package's
-# dependencies (a whole container stack) are not needed for it.
-profile=hack/.cache/containers-seccomp.json
-if [ ! -s "$profile" ]; then
+# The default seccomp profiles docker (moby 20.10, as Debian's docker.io) and
+# podman (containers-common) generate configs from, for the seccomp tests.
+# Only the files are taken from the packages, not their dependencies.
+fetch_profile() { # PACKAGE PATH-IN-PACKAGE DEST
+    [ -s "$3" ] && return 0
     tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download -qq golang-github-containers-common >/dev/null 2>&1) || {
-        apt-get update -qq && (cd "$tmp" && apt-get download -qq golang-github-containers-common)
+    (cd "$tmp" && apt-get download -qq "$1" >/dev/null 2>&1) || {
+        apt-get update -qq && (cd "$tmp" && apt-get download -qq "$1")
     }
-    dpkg-deb -x "$tmp"/golang-github-containers-common_*.deb "$tmp/x"
-    mkdir -p hack/.cache
-    cp "$tmp/x/usr/share/containers/seccomp.json" "$profile"
+    dpkg-deb -x "$tmp/$1"_*.deb "$tmp/x"
+    mkdir -p "$(dirname "$3")"
+    cp "$tmp/x/$2" "$3"
     rm -rf "$tmp"
-fi
+}
+fetch_profile golang-github-containers-common usr/share/containers/seccomp.json hack/.cache/containers-seccomp.json
+fetch_profile golang-github-docker-docker-dev usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json hack/.cache/docker-seccomp.json
 if ! command -v cargo >/dev/null 2>&1; then
     echo "deps: cargo is missing: install a Rust toolchain (rustup) first" >&2
     exit 1

@@ -247,15 +247,38 @@ fn engine_profile(profile: &Value, caps: &[&str]) -> Value {
     })
 }
 
+/// Runs a busybox workload under an engine's default profile (converted as
+/// the engine does) and checks the filter is in place; without a profile,
+/// the same workload runs unfiltered.
+fn engine_default_profile(engine: &str, file: &str, caps: &[&str]) {
+    let path = format!("{}/hack/.cache/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path} (hack/deps.sh fetches it): {e}"));
+    let profile: Value = serde_json::from_str(&text).unwrap();
+    let script = "mkdir /dev/shm/a && echo x > /dev/shm/a/f && cat /dev/shm/a/f && ls / >/dev/null && echo WORKS; grep '^Seccomp:' /proc/self/status";
+    for filtered in [true, false] {
+        let name = format!("{engine}-profile-{filtered}");
+        let mut b = Bundle::new(&name, &["sh", "-c", script]);
+        let c = json!(caps);
+        b.config["process"]["capabilities"] =
+            json!({"bounding": c, "effective": c, "permitted": c});
+        if filtered {
+            b.config["linux"]["seccomp"] = engine_profile(&profile, caps);
+        }
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{engine}: {out}{err}");
+        assert!(out.starts_with("x\nWORKS\n"), "{engine}: {out}{err}");
+        let mode = if filtered {
+            "Seccomp:\t2"
+        } else {
+            "Seccomp:\t0"
+        };
+        assert!(out.contains(mode), "{engine} filtered={filtered}: {out}");
+    }
+}
+
 #[test]
 fn podmans_default_profile() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/hack/.cache/containers-seccomp.json"
-    );
-    let text = std::fs::read_to_string(path)
-        .expect("hack/deps.sh fetches containers-common's seccomp.json");
-    let profile: Value = serde_json::from_str(&text).unwrap();
     let caps = [
         "CAP_CHOWN",
         "CAP_DAC_OVERRIDE",
@@ -269,30 +292,26 @@ fn podmans_default_profile() {
         "CAP_SETUID",
         "CAP_SYS_CHROOT",
     ];
-    // The workload runs under the filter, and the filter is in place.
-    let script = "mkdir /dev/shm/a && echo x > /dev/shm/a/f && cat /dev/shm/a/f && ls / >/dev/null && echo WORKS; grep '^Seccomp:' /proc/self/status";
-    for (with_profile, filtered) in [(true, true), (false, false)] {
-        let mut b = Bundle::new(
-            if with_profile {
-                "podman-profile"
-            } else {
-                "podman-profile-off"
-            },
-            &["sh", "-c", script],
-        );
-        let c = json!(caps);
-        b.config["process"]["capabilities"] =
-            json!({"bounding": c, "effective": c, "permitted": c});
-        if with_profile {
-            b.config["linux"]["seccomp"] = engine_profile(&profile, &caps);
-        }
-        let (code, out, err) = b.run();
-        assert!(out.starts_with("x\nWORKS\n"), "{out}{err} ({code})");
-        let mode = if filtered {
-            "Seccomp:\t2"
-        } else {
-            "Seccomp:\t0"
-        };
-        assert!(out.contains(mode), "profile {with_profile}: {out}");
-    }
+    engine_default_profile("podman", "containers-seccomp.json", &caps);
+}
+
+#[test]
+fn dockers_default_profile() {
+    let caps = [
+        "CAP_AUDIT_WRITE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_MKNOD",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_RAW",
+        "CAP_SETFCAP",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYS_CHROOT",
+    ];
+    engine_default_profile("docker", "docker-seccomp.json", &caps);
 }
