@@ -78,3 +78,12 @@ fn legacy(flags: libc::c_long) -> std::result::Result<i32, Errno> {
         Ok(r as i32)
     }
 }
+
+/// Sets (or clears) SIGKILL on the parent's death: a half-made container
+/// process must not outlive the runtime that is setting it up, but the
+/// finished one must outlive `create`.
+pub fn die_with_parent(on: bool) -> Result<()> {
+    let sig = if on { libc::SIGKILL as isize } else { 0 };
+    prctl::set_death_signal(sig)
+        .map_err(|e| Error::sys("set the parent death signal", Errno::from_raw(e)))
+}

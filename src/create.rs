@@ -155,28 +155,13 @@ pub fn create(
             }
             Some(Msg::SeccompFd) => {
                 let fd = crate::console::recv_fd(&ours)?;
-                let state = serde_json::json!({
-                    "ociVersion": spec.version(),
-                    "id": args.id,
-                    "status": "creating",
-                    "pid": init_pid,
-                    "bundle": bundle,
-                    "annotations": spec.annotations().clone().unwrap_or_default(),
-                });
+                let state = creating_state(&spec, &args.id, init_pid, &bundle);
                 let s = seccomp_spec
                     .ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
-                let state = serde_json::json!({
-                    "ociVersion": spec.version(),
-                    "id": args.id,
-                    "status": "creating",
-                    "pid": init_pid,
-                    "bundle": bundle,
-                    "annotations": spec.annotations().clone().unwrap_or_default(),
-                })
-                .to_string();
+                let state = creating_state(&spec, &args.id, init_pid, &bundle).to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
                         "prestart",
@@ -280,6 +265,19 @@ fn id_maps(spec: &Spec) -> Maps<'_> {
         l.and_then(|l| l.gid_mappings().as_deref())
             .unwrap_or_default(),
     )
+}
+
+/// The state document while the container is being created (for the
+/// seccomp listener and the create-phase hooks).
+fn creating_state(spec: &Spec, id: &str, pid: i32, bundle: &Path) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": spec.version(),
+        "id": id,
+        "status": "creating",
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": spec.annotations().clone().unwrap_or_default(),
+    })
 }
 
 /// The socket the init sends the pty master to: the engine's, or (for a

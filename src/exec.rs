@@ -109,12 +109,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
     let mut keep = vec![channel.as_fd().as_raw_fd(), r.init_pidfd.as_raw_fd()];
     keep.extend(r.console.map(|c| c.as_raw_fd()));
     prepare::close_fds_except(keep, r.preserve_fds)?;
-    prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
-        Error::sys(
-            "set the parent death signal",
-            nix::errno::Errno::from_raw(e),
-        )
-    })?;
+    clone::die_with_parent(true)?;
     if let Some(cpus) = r
         .process
         .exec_cpu_affinity()
@@ -133,12 +128,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
             // SAFETY: see `spawn`; the forked process carries on.
             unsafe { libc::_exit(0) }
         }
-        prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
-            Error::sys(
-                "set the parent death signal",
-                nix::errno::Errno::from_raw(e),
-            )
-        })?;
+        clone::die_with_parent(true)?;
         // Wait until the runtime knows our pid: our first message must not
         // overtake the one announcing us.
         channel.expect(Msg::Go)?;
@@ -179,12 +169,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
         channel.send(&Msg::SeccompFd)?;
         console::send_fd(channel, fd.as_fd(), "seccomp notify fd")?;
     }
-    prctl::set_death_signal(0).map_err(|e| {
-        Error::sys(
-            "clear the parent death signal",
-            nix::errno::Errno::from_raw(e),
-        )
-    })?;
+    clone::die_with_parent(false)?;
     channel.send(&Msg::Ready)?;
     channel.expect(Msg::Start)?;
     Err(exec.exec())

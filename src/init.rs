@@ -69,12 +69,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     close_foreign_fds(a)?;
     // Exact modes for the nodes and directories we create.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
-        Error::sys(
-            "set the parent death signal",
-            nix::errno::Errno::from_raw(e),
-        )
-    })?;
+    clone::die_with_parent(true)?;
     a.channel.expect(Msg::Go)?;
     enter_namespaces(a)?;
     // Nothing of ours may be readable through /proc/PID by processes that
@@ -135,12 +130,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         a.channel.send(&Msg::SeccompFd)?;
         console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;
     }
-    prctl::set_death_signal(0).map_err(|e| {
-        Error::sys(
-            "clear the parent death signal",
-            nix::errno::Errno::from_raw(e),
-        )
-    })?;
+    clone::die_with_parent(false)?;
     phase("process");
     a.channel.send(&Msg::Ready)?;
     match a.start_by {
@@ -190,12 +180,7 @@ fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
             // SAFETY: see `run`; the forked init carries on with our work.
             unsafe { libc::_exit(0) }
         }
-        prctl::set_death_signal(libc::SIGKILL as isize).map_err(|e| {
-            Error::sys(
-                "set the parent death signal",
-                nix::errno::Errno::from_raw(e),
-            )
-        })?;
+        clone::die_with_parent(true)?;
         // Wait until the runtime knows our pid: our first message must not
         // overtake the one announcing us.
         a.channel.expect(Msg::Go)?;

@@ -255,19 +255,6 @@ fn cgroup_mount_shows_the_containers_cgroup() {
     assert!(out.contains("/sys/fs/cgroup/memory/cgroup.procs"), "{out}");
 }
 
-/// A rootfs of this test's own, for tests whose mounts are visible to
-/// others (no mount namespace of their own).
-fn private_rootfs(b: &mut Bundle) -> std::path::PathBuf {
-    let dir = b.dir.join("rootfs");
-    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/mkrootfs.sh"))
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    b.config["root"]["path"] = json!(dir);
-    dir
-}
-
 #[test]
 fn no_mount_namespace_chroots_and_delete_unmounts() {
     let mut b = Bundle::new(
@@ -278,7 +265,7 @@ fn no_mount_namespace_chroots_and_delete_unmounts() {
             "ls /bin/busybox && cat /proc/self/cgroup | grep -c memory",
         ],
     );
-    let rootfs = private_rootfs(&mut b);
+    let rootfs = b.private_rootfs();
     b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
     b.config["hostname"] = json!(null);
     let (code, out, err) = b.run();

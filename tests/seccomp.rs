@@ -2,12 +2,9 @@
 
 mod common;
 
-use std::io::IoSliceMut;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 
 use common::Bundle;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use serde_json::{Value, json};
 
 fn with_profile(name: &str, script: &str, profile: Value) -> Bundle {
@@ -110,26 +107,8 @@ fn notify_hands_the_fd_and_state_to_the_listener() {
     });
     let handler = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut buf = vec![0u8; 8192];
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-        let msg = recvmsg::<()>(
-            std::os::fd::AsRawFd::as_raw_fd(&conn),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )
-        .unwrap();
-        let n = msg.bytes;
-        let mut fd = None;
-        for c in msg.cmsgs().unwrap() {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                // SAFETY: the fd was just received for us.
-                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
-            }
-        }
-        let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
-        let fd = fd.expect("the notify fd");
+        let (msg, fd) = common::recv_fd(&conn);
+        let state: Value = serde_json::from_slice(&msg).unwrap();
         // Answer one notification: the mkdir fails with EACCES.
         let mut req = Notif::default();
         const RECV: libc::c_ulong = 0xc050_2100;

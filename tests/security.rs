@@ -111,12 +111,7 @@ fn symlinked_mount_destination_stays_in_the_rootfs() {
         "cve-2021-30465",
         &["sh", "-c", "touch /escape/inside && ls /hostdir"],
     );
-    let rootfs = b.dir.join("rootfs");
-    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/mkrootfs.sh"))
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let rootfs = b.private_rootfs();
     let host_dir = b.dir.join("host-target");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::fs::create_dir_all(rootfs.join("hostdir")).unwrap();
@@ -165,12 +160,7 @@ fn planted_dev_null_is_not_used_for_masking() {
             "wc -c < /proc/timer_list; echo x > /proc/timer_list 2>/dev/null; cat /proc/timer_list | wc -c",
         ],
     );
-    let rootfs = b.dir.join("rootfs");
-    let st = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/hack/mkrootfs.sh"))
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let rootfs = b.private_rootfs();
     std::fs::create_dir_all(rootfs.join("dev")).unwrap();
     std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", rootfs.join("dev/null")).unwrap();
     b.config["root"] = json!({"path": rootfs, "readonly": false});

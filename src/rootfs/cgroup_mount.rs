@@ -11,10 +11,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use nix::mount::{MsFlags, mount as mount2};
-use pathrs::{InodeType, Root};
+use pathrs::Root;
 
 use super::options::Options;
-use super::{Context, apply_flags, fd_path, field};
+use super::{Context, apply_flags, bind_onto, fd_path, field, symlink};
 use crate::error::{Error, Result};
 
 pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
@@ -81,11 +81,7 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
         if name.contains(',') {
             for controller in name.split(',') {
                 let link = dest.join(controller);
-                match root.create(&link, &InodeType::Symlink(name.as_ref().into())) {
-                    Ok(()) => {}
-                    Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {}
-                    Err(e) => return Err(Error::resolve("create symlink", &link, e)),
-                }
+                symlink(root, &link, Path::new(&*name))?;
             }
         }
     }
@@ -108,14 +104,7 @@ fn bind(
     flags: MsFlags,
     dest: &Path,
 ) -> Result<()> {
-    mount2(
-        Some(source),
-        fd_path(target.as_fd()).as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| {
+    bind_onto(source, target.as_fd(), false).map_err(|e| {
         Error::sys(
             format!(
                 "{}: bind {} on {}",

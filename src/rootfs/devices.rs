@@ -9,14 +9,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, open};
-use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 use pathrs::{InodeType, Root};
 
 use super::mounts::ensure_file;
-use super::{Context, fd_path};
+use super::{Context, bind_onto, symlink};
 use crate::error::{Error, Result};
 
 struct Node {
@@ -81,11 +80,7 @@ pub fn create(ctx: &Context, root: &Root) -> Result<()> {
         make(ctx, root, &node).map_err(|e| e.within(format!("linux.devices[{i}]")))?;
     }
     for (link, target) in LINKS {
-        match root.create(link, &InodeType::Symlink(target.into())) {
-            Ok(()) => {}
-            Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(Error::resolve("create symlink", link, e)),
-        }
+        symlink(root, Path::new(link), Path::new(target))?;
     }
     Ok(())
 }
@@ -97,14 +92,7 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
     }
     if ctx.in_userns {
         let target = ensure_file(root, &n.path)?;
-        return mount(
-            Some(&n.path),
-            fd_path(target.as_fd()).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| {
+        return bind_onto(&n.path, target.as_fd(), false).map_err(|e| {
             Error::sys(
                 format!("bind host device {} into the container", n.path.display()),
                 e,

@@ -12,7 +12,9 @@ use pathrs::Root;
 use pathrs::flags::OpenFlags;
 
 use super::options::{self, Options};
-use super::{Context, apply_flags, bundle_relative, cgroup_mount, fd_path, field, set_attr};
+use super::{
+    Context, apply_flags, bind_onto, bundle_relative, cgroup_mount, fd_path, field, set_attr,
+};
 use crate::error::{Error, Result};
 
 /// Files under /proc that may be mounted over (lxcfs and similar tools
@@ -138,13 +140,10 @@ fn bind(
         idmapped_bind(i, &source, target.as_fd(), own_userns, opts)?;
         return finish(root, i, dest, opts);
     }
-    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(
-        Some(&source),
-        fd_path(target.as_fd()).as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
+    bind_onto(
+        &source,
+        target.as_fd(),
+        opts.flags.contains(MsFlags::MS_REC),
     )
     .map_err(|e| {
         Error::sys(

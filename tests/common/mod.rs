@@ -135,6 +135,20 @@ impl Bundle {
         out
     }
 
+    /// Gives this bundle a rootfs of its own (for tests that change it, or
+    /// whose mounts are visible to others) and returns its path.
+    pub fn private_rootfs(&mut self) -> PathBuf {
+        let dir = self.dir.join("rootfs");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
+        let st = Command::new(script)
+            .arg(&dir)
+            .status()
+            .expect("run hack/mkrootfs.sh");
+        assert!(st.success(), "hack/mkrootfs.sh failed");
+        self.config["root"]["path"] = json!(dir);
+        dir
+    }
+
     pub fn state(&self) -> Value {
         serde_json::from_str(&self.ok(&["state", &self.id])).expect("state JSON")
     }
@@ -186,4 +200,31 @@ pub fn leaks_of(b: &Bundle) -> Vec<String> {
         leaks.push("a mount".into());
     }
     leaks
+}
+
+/// Receives one message with a descriptor (SCM_RIGHTS) on a unix socket;
+/// returns the message bytes and the descriptor.
+pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    let mut buf = vec![0u8; 8192];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let n = msg.bytes;
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received for us.
+            fd = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    buf.truncate(n);
+    (buf, fd.expect("a descriptor on the socket"))
 }
