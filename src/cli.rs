@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "berth", version = crate::version::long(), about = "A daemonless OCI container runtime")]
+#[command(
+    name = "berth",
+    about = "A daemonless OCI container runtime",
+    disable_version_flag = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -197,10 +197,7 @@ pub fn create(
         bundle: bundle.clone(),
         rootfs,
         created: crate::logging::rfc3339_now(),
-        owner: nix::unistd::User::from_uid(nix::unistd::getuid())
-            .ok()
-            .flatten()
-            .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name),
+        owner_uid: nix::unistd::getuid().as_raw(),
         annotations: spec
             .annotations()
             .clone()

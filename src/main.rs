@@ -30,6 +30,18 @@ mod version;
 use clap::Parser;
 
 fn main() {
+    // Handled before clap so that the version text (which asks libseccomp)
+    // is built only when asked for, not on every create.
+    if matches!(
+        std::env::args_os()
+            .nth(1)
+            .as_deref()
+            .and_then(|a| a.to_str()),
+        Some("--version" | "-v" | "-V")
+    ) {
+        println!("berth version {}", version::long());
+        return;
+    }
     let cli = cli::Cli::parse();
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),

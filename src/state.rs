@@ -127,7 +127,8 @@ pub struct State {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub created: String,
-    pub owner: String,
+    /// Who created the container; the name is looked up only for display.
+    pub owner_uid: u32,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
     pub init_start_time: u64,
@@ -215,10 +216,17 @@ impl State {
             "bundle": self.bundle,
             "rootfs": self.rootfs,
             "created": self.created,
-            "owner": self.owner,
+            "owner": owner_name(self.owner_uid),
             "annotations": self.annotations,
         })
     }
+}
+
+fn owner_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
 }
 
 #[cfg(test)]
@@ -233,7 +241,7 @@ mod tests {
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             created: "2026-11-23T00:00:00.000000000Z".into(),
-            owner: "root".into(),
+            owner_uid: 0,
             annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
             init_start_time: 1,
             cgroup: Cgroup::default(),

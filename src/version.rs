@@ -11,14 +11,12 @@ pub fn libseccomp() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-pub fn long() -> &'static str {
-    let seccomp = libseccomp();
-    // clap keeps the text for the whole (short) life of the process.
-    Box::leak(
-        format!(
-            "{}\nspec: {SPEC}\nlibseccomp: {seccomp}",
-            env!("CARGO_PKG_VERSION")
-        )
-        .into_boxed_str(),
+pub fn long() -> String {
+    format!(
+        "{}
+spec: {SPEC}
+libseccomp: {}",
+        env!("CARGO_PKG_VERSION"),
+        libseccomp()
     )
 }

@@ -14,7 +14,7 @@ use nix::mount::{MsFlags, mount as mount2};
 use pathrs::Root;
 
 use super::options::Options;
-use super::{Context, apply_flags, bind_onto, fd_path, field, symlink};
+use super::{Context, apply_flags, bind_mount, fd_path, field, symlink};
 use crate::error::{Error, Result};
 
 pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
@@ -104,17 +104,7 @@ fn bind(
     flags: MsFlags,
     dest: &Path,
 ) -> Result<()> {
-    bind_onto(source, target.as_fd(), false).map_err(|e| {
-        Error::sys(
-            format!(
-                "{}: bind {} on {}",
-                field(i, "destination"),
-                source.display(),
-                dest.display()
-            ),
-            e,
-        )
-    })?;
+    bind_mount(i, source, target.as_fd(), false, dest)?;
     if flags.is_empty() {
         return Ok(());
     }

@@ -135,6 +135,27 @@ fn bind_onto(
     )
 }
 
+/// `bind_onto` for mount `i` of the config, with an error naming it.
+fn bind_mount(
+    i: usize,
+    source: &Path,
+    target: BorrowedFd<'_>,
+    rec: bool,
+    dest: &Path,
+) -> Result<()> {
+    bind_onto(source, target, rec).map_err(|e| {
+        Error::sys(
+            format!(
+                "{}: bind {} on {}",
+                field(i, "destination"),
+                source.display(),
+                dest.display()
+            ),
+            e,
+        )
+    })
+}
+
 /// Creates a symlink in the rootfs; one already there is left as it is.
 fn symlink(root: &Root, link: &Path, target: &Path) -> Result<()> {
     match root.create(link, &pathrs::InodeType::Symlink(target.into())) {

@@ -13,7 +13,7 @@ use pathrs::flags::OpenFlags;
 
 use super::options::{self, Options};
 use super::{
-    Context, apply_flags, bind_onto, bundle_relative, cgroup_mount, fd_path, field, set_attr,
+    Context, apply_flags, bind_mount, bundle_relative, cgroup_mount, fd_path, field, set_attr,
 };
 use crate::error::{Error, Result};
 
@@ -140,22 +140,13 @@ fn bind(
         idmapped_bind(i, &source, target.as_fd(), own_userns, opts)?;
         return finish(root, i, dest, opts);
     }
-    bind_onto(
+    bind_mount(
+        i,
         &source,
         target.as_fd(),
         opts.flags.contains(MsFlags::MS_REC),
-    )
-    .map_err(|e| {
-        Error::sys(
-            format!(
-                "{}: bind {} on {}",
-                field(i, "destination"),
-                source.display(),
-                dest.display()
-            ),
-            e,
-        )
-    })?;
+        dest,
+    )?;
     finish(root, i, dest, opts)
 }
 

@@ -17,14 +17,19 @@ pub fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rootfs");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
-        let st = Command::new(script)
-            .arg(&dir)
-            .status()
-            .expect("run hack/mkrootfs.sh");
-        assert!(st.success(), "hack/mkrootfs.sh failed");
+        mkrootfs(&dir);
         dir
     })
+}
+
+/// Builds a busybox rootfs in `dir` with hack/mkrootfs.sh.
+fn mkrootfs(dir: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
+    let st = Command::new(script)
+        .arg(dir)
+        .status()
+        .expect("run hack/mkrootfs.sh");
+    assert!(st.success(), "hack/mkrootfs.sh failed");
 }
 
 /// A unique container id for this test.
@@ -139,12 +144,7 @@ impl Bundle {
     /// whose mounts are visible to others) and returns its path.
     pub fn private_rootfs(&mut self) -> PathBuf {
         let dir = self.dir.join("rootfs");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/mkrootfs.sh");
-        let st = Command::new(script)
-            .arg(&dir)
-            .status()
-            .expect("run hack/mkrootfs.sh");
-        assert!(st.success(), "hack/mkrootfs.sh failed");
+        mkrootfs(&dir);
         self.config["root"]["path"] = json!(dir);
         dir
     }
