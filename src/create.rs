@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::cgroups::Cgroup;
+use crate::cgroups::systemd::Scope;
 use crate::cli::CreateArgs;
 use crate::error::{Error, PathContext, Result};
 use crate::init::{self, InitArgs, StartBy};
@@ -62,6 +63,7 @@ pub fn create(
     args: &CreateArgs,
     start_by: StartBy,
     own_console: bool,
+    systemd_cgroup: bool,
 ) -> Result<Created> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
@@ -90,12 +92,14 @@ pub fn create(
     let idmap_userns = crate::idmap::prepare(&spec)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = seccomp_spec.map(crate::seccomp::compile).transpose()?;
-    let cgroups_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| PathBuf::from(&args.id));
-    let cgroup = place_in_cgroup(&cgroups_path)?;
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let scope = systemd_cgroup
+        .then(|| Scope::connect(cgroups_path.as_deref(), &args.id))
+        .transpose()?;
+    let mut cgroup = match scope {
+        Some(_) => Cgroup::default(),
+        None => place_in_cgroup(&cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)))?,
+    };
     cleanup.cgroup = Some(cgroup.clone());
     phase("cgroup");
 
@@ -132,13 +136,23 @@ pub fn create(
     drop(fifo);
     phase("cloned");
     let maps = id_maps(&spec);
-    if !cgroup.unified {
+    if let Some(scope) = &scope {
+        cgroup = scope.add(pid)?;
+        cleanup.cgroup = Some(cgroup.clone());
+    } else if !cgroup.unified {
         cgroup.add(pid)?;
     }
     if plan.new_user && !plan.clone_flags.is_empty() {
         namespaces::write_id_maps(pid, maps.0, maps.1)?;
     }
     ours.send(&Msg::Go)?;
+    // The limits are written while the init sets up its rootfs (it runs no
+    // code of the container's before Ready), so their cost overlaps with
+    // that work instead of adding to it.
+    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        crate::cgroups::apply(&cgroup, res, false)?;
+    }
+    phase("resources");
     let mut init_pid = pid;
     loop {
         match ours.recv()? {

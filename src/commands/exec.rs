@@ -14,8 +14,11 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let id = &args.id;
     let dir = ContainerDir::open(root, id)?;
     let state = State::load(&dir)?;
-    if state.status(&dir) == Status::Stopped {
-        bail!("cannot exec in container {id}: it is stopped");
+    match state.status(&dir) {
+        Status::Stopped => bail!("cannot exec in container {id}: it is stopped"),
+        // The new process would join the frozen cgroup and freeze with it.
+        Status::Paused => bail!("cannot exec in container {id}: it is paused"),
+        _ => {}
     }
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;

@@ -10,17 +10,25 @@ use crate::cli::CreateArgs;
 use crate::init::StartBy;
 use crate::state::ContainerDir;
 
-pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::Result<i32> {
+pub fn run(
+    root: &Path,
+    args: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    systemd: bool,
+) -> anyhow::Result<i32> {
     let ctx = || format!("run container {}", args.id);
     if detach {
-        let c = crate::create::create(root, args, StartBy::Channel, false).with_context(ctx)?;
+        let c = crate::create::create(root, args, StartBy::Channel, false, systemd)
+            .with_context(ctx)?;
         start(&c)?;
         c.state
             .run_hooks("poststart", crate::state::Status::Running);
         return Ok(0);
     }
     let sfd = crate::supervise::block_signals()?;
-    let created = crate::create::create(root, args, StartBy::Channel, true).with_context(ctx)?;
+    let created =
+        crate::create::create(root, args, StartBy::Channel, true, systemd).with_context(ctx)?;
     let master = match &created.console {
         Some(sock) => Some(crate::console::recv_fd(sock)?),
         None => None,
