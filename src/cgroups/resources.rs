@@ -119,18 +119,21 @@ fn check_usage(cg: &Cgroup, limit: Option<i64>) -> Result<()> {
     Ok(())
 }
 
-/// Kernel-memory limits are gone from cgroup v2 and from v1 on kernels
-/// since 5.16 (the file remains, the write fails): accepted and ignored
-/// with a warning, as the engines expect.
+/// Kernel-memory limits are gone from cgroup v2, and from v1 since Linux
+/// 5.16 (the file remains, a write is accepted and changes nothing):
+/// accepted, and ignored with a warning, as the engines expect. Whether the
+/// limit holds is told by reading it back.
 fn kernel_memory(cg: &Cgroup, field: &str, file: &str, value: Option<i64>) {
     let Some(v) = value else { return };
-    let written = !cg.unified
-        && cg
-            .dir_of("memory")
-            .is_some_and(|d| fs::write(d.join(file), v.to_string()).is_ok());
-    if !written {
+    let held = !cg.unified
+        && cg.dir_of("memory").is_some_and(|d| {
+            let path = d.join(file);
+            fs::write(&path, v.to_string()).is_ok()
+                && fs::read_to_string(&path).is_ok_and(|t| t.trim() == v.to_string())
+        });
+    if !held {
         warn(&format!(
-            "linux.resources.memory.{field}: {v} ignored, this kernel has no {file}"
+            "linux.resources.memory.{field}: {v} ignored, this kernel has no kernel-memory limit ({file})"
         ));
     }
 }
