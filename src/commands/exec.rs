@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 use oci_spec::runtime::{Process, Spec};
 use serde_json::{Value, json};
 
+use crate::cgroups::Cgroup;
 use crate::cli::ExecArgs;
 use crate::create::write_pid_file;
 use crate::exec::{Request, spawn};
@@ -17,8 +18,12 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     if state.status(&dir) == Status::Stopped {
         bail!("cannot exec in container {id}: it is stopped");
     }
+    if !args.ignore_paused && frozen(&state.cgroup) {
+        bail!("cannot exec in container {id}: it is paused (--ignore-paused execs anyway)");
+    }
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
+    crate::lsm::validate_process(&process)?;
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
     let terminal = process.terminal().unwrap_or(false);
@@ -66,7 +71,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         .start()
         .with_context(|| format!("exec in container {id}"))?;
     match sfd {
-        Some(sfd) => crate::supervise::supervise(pid, &sfd, master),
+        Some(sfd) => crate::supervise::supervise(pid, &sfd, master, None),
         None => Ok(0),
     }
 }
@@ -138,6 +143,12 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     if args.no_new_privs {
         p["noNewPrivileges"] = json!(true);
     }
+    if let Some(profile) = &args.apparmor {
+        p["apparmorProfile"] = json!(profile);
+    }
+    if let Some(label) = &args.process_label {
+        p["selinuxLabel"] = json!(label);
+    }
     let text = p.to_string();
     let mut de = serde_json::Deserializer::from_str(&text);
     let process: Process = serde_path_to_error::deserialize(&mut de)
@@ -146,4 +157,13 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
         bail!("process.args: must name at least the program to run");
     }
     Ok(process)
+}
+
+/// Whether the container's cgroup is frozen (paused): a process exec'd
+/// into it would freeze too, so runc refuses unless --ignore-paused.
+fn frozen(cgroup: &Cgroup) -> bool {
+    cgroup.dirs.iter().any(|d| {
+        let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+        read("freezer.state").trim() == "FROZEN" || read("cgroup.freeze").trim() == "1"
+    })
 }

@@ -14,9 +14,15 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::
     let ctx = || format!("run container {}", args.id);
     if detach {
         let c = crate::create::create(root, args, StartBy::Channel, false).with_context(ctx)?;
+        let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
         start(&c)?;
         c.state
             .run_hooks("poststart", crate::state::Status::Running);
+        let pid = c.state.pid;
+        drop(c);
+        if let Some(relay) = notify {
+            relay.wait_ready(pid);
+        }
         return Ok(0);
     }
     let sfd = crate::supervise::block_signals()?;
@@ -25,12 +31,13 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::
         Some(sock) => Some(crate::console::recv_fd(sock)?),
         None => None,
     };
+    let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
     start(&created)?;
     let state = created.state.clone();
     state.run_hooks("poststart", crate::state::Status::Running);
     // Release the lock: kill, state and delete must work while we wait.
     drop(created);
-    let status = crate::supervise::supervise(state.pid, &sfd, master)?;
+    let status = crate::supervise::supervise(state.pid, &sfd, master, notify)?;
     if !keep {
         let dir = ContainerDir::open(root, &args.id)?;
         super::delete::destroy(&state).with_context(ctx)?;
