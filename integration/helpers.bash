@@ -1,3 +1,4 @@
+# shellcheck disable=SC2034 # DOCKER, UPLINK, DD_RATE: for the .bats files
 # Shared by the engine tests (integration/*.bats), run through integration/run,
 # which exports:
 #   BERTH      the runtime under test (target/release/berth)
@@ -182,6 +183,7 @@ device_of() {
 
 # In a busybox container: writes MiB of zeros to FILE with O_DIRECT and
 # prints the rate in MiB/s, timed inside the container (/proc/uptime).
+# shellcheck disable=SC2016 # expanded in the container
 DD_RATE='read t0 _ </proc/uptime
 dd if=/dev/zero of="$1" bs=1M count="$2" oflag=direct 2>/dev/null || exit 1
 read t1 _ </proc/uptime
@@ -200,9 +202,10 @@ tmux_() {
 }
 
 # pty_session NAME CMD: starts CMD in a detached 100x30 tmux window; when CMD
-# ends, its exit status goes to $WORK/NAME.status.
+# ends, its exit status goes to $WORK/NAME.status and the window closes.
+# (The tmux server must not keep bats' descriptor 3: bats waits for it.)
 pty_session() {
-	tmux_ new-session -d -s "$1" -x 100 -y 30 "$2; echo \$? > $WORK/$1.status; sleep 60"
+	tmux_ new-session -d -s "$1" -x 100 -y 30 "$2; echo \$? > $WORK/$1.status" 3>&-
 }
 
 # pty_type NAME TEXT: types TEXT and Enter.
@@ -229,5 +232,4 @@ pty_size() {
 pty_end() {
 	wait_until 15 test -s "$WORK/$1.status"
 	cat "$WORK/$1.status"
-	tmux_ kill-session -t "$1" 2>/dev/null || true
 }
