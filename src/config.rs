@@ -203,7 +203,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             Some(t) => {
                 return Err(Error::config(
                     format!("linux.sysctl.{key}"),
-                    format!("needs a {t} namespace of the container's own (new, or joined by a path that is not the host's)"),
+                    format!(
+                        "needs a {t} namespace of the container's own (new, or joined by a path that is not the host's)"
+                    ),
                 ));
             }
             None => {
@@ -239,7 +241,10 @@ fn joins_another(namespaces: &[oci_spec::runtime::LinuxNamespace], t: LinuxNames
     };
     let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
     // A path that cannot be read fails later, when it is opened to join.
-    match (id(path), id(Path::new("/proc/self/ns").join(name).as_path())) {
+    match (
+        id(path),
+        id(Path::new("/proc/self/ns").join(name).as_path()),
+    ) {
         (Ok(theirs), Ok(ours)) => theirs != ours,
         _ => true,
     }

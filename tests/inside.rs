@@ -264,7 +264,9 @@ fn sysctl_in_a_joined_network_namespace() {
     let (code, _, err) = b.run();
     assert_eq!(code, 1);
     assert!(
-        err.contains("linux.sysctl.net.ipv4.ip_forward: needs a net namespace of the container's own"),
+        err.contains(
+            "linux.sysctl.net.ipv4.ip_forward: needs a net namespace of the container's own"
+        ),
         "{err}"
     );
 }
