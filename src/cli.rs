@@ -111,6 +111,16 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process
     #[arg(long)]
     pub no_new_privs: bool,
+    /// AppArmor profile of the process (process.apparmorProfile)
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux label of the process (process.selinuxLabel)
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Exec even if the container is paused (the process waits, frozen,
+    /// until it resumes)
+    #[arg(long)]
+    pub ignore_paused: bool,
     /// Pass this many extra file descriptors (from 3 on) to the process
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,

@@ -70,7 +70,7 @@ pub fn create(
         None => std::env::current_dir().map_err(|e| Error::path("get", "current directory", e))?,
     };
     let bundle = bundle.canonicalize().at("open bundle", &bundle)?;
-    let spec = config::load(&bundle)?;
+    let mut spec = config::load(&bundle)?;
     config::validate(&spec)?;
     let rootfs = config::rootfs(&spec, &bundle)?;
     phase("config");
@@ -87,6 +87,8 @@ pub fn create(
         cgroup: None,
         child: None,
     };
+    crate::notify::prepare(&mut spec, &dir.path)?;
+    let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
@@ -128,7 +130,7 @@ pub fn create(
             seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
-            preserve_fds: args.preserve_fds,
+            preserve_fds,
         });
     }
     cleanup.child = Some(pid);

@@ -125,7 +125,8 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
-    let mut exec = prepare::prepare(process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
+    let process = crate::activation::own_pid(process);
+    let mut exec = prepare::prepare(&process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
     if let Some(fd) = exec.seccomp_notify.take() {
         a.channel.send(&Msg::SeccompFd)?;
         console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;

@@ -1,5 +1,6 @@
 //! berth: a daemonless OCI container runtime with runc's command line.
 
+mod activation;
 mod cgroups;
 mod cli;
 mod clone;
@@ -15,6 +16,7 @@ mod init;
 mod logging;
 mod lsm;
 mod namespaces;
+mod notify;
 mod pidstat;
 mod process;
 mod procfs;

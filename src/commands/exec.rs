@@ -17,11 +17,14 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     match state.status(&dir) {
         Status::Stopped => bail!("cannot exec in container {id}: it is stopped"),
         // The new process would join the frozen cgroup and freeze with it.
-        Status::Paused => bail!("cannot exec in container {id}: it is paused"),
+        Status::Paused if !args.ignore_paused => {
+            bail!("cannot exec in container {id}: it is paused (--ignore-paused execs anyway)")
+        }
         _ => {}
     }
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
+    crate::lsm::validate_process(&process)?;
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
     let terminal = process.terminal().unwrap_or(false);
@@ -69,7 +72,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         .start()
         .with_context(|| format!("exec in container {id}"))?;
     match sfd {
-        Some(sfd) => crate::supervise::supervise(pid, &sfd, master),
+        Some(sfd) => crate::supervise::supervise(pid, &sfd, master, None),
         None => Ok(0),
     }
 }
@@ -140,6 +143,12 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     }
     if args.no_new_privs {
         p["noNewPrivileges"] = json!(true);
+    }
+    if let Some(profile) = &args.apparmor {
+        p["apparmorProfile"] = json!(profile);
+    }
+    if let Some(label) = &args.process_label {
+        p["selinuxLabel"] = json!(label);
     }
     let text = p.to_string();
     let mut de = serde_json::Deserializer::from_str(&text);

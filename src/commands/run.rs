@@ -21,9 +21,15 @@ pub fn run(
     if detach {
         let c = crate::create::create(root, args, StartBy::Channel, false, systemd)
             .with_context(ctx)?;
+        let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
         start(&c)?;
         c.state
             .run_hooks("poststart", crate::state::Status::Running);
+        let pid = c.state.pid;
+        drop(c);
+        if let Some(relay) = notify {
+            relay.wait_ready(pid);
+        }
         return Ok(0);
     }
     let sfd = crate::supervise::block_signals()?;
@@ -33,12 +39,13 @@ pub fn run(
         Some(sock) => Some(crate::console::recv_fd(sock)?),
         None => None,
     };
+    let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
     start(&created)?;
     let state = created.state.clone();
     state.run_hooks("poststart", crate::state::Status::Running);
     // Release the lock: kill, state and delete must work while we wait.
     drop(created);
-    let status = crate::supervise::supervise(state.pid, &sfd, master)?;
+    let status = crate::supervise::supervise(state.pid, &sfd, master, notify)?;
     if !keep {
         let dir = ContainerDir::open(root, &args.id)?;
         super::delete::destroy(&state).with_context(ctx)?;

@@ -16,6 +16,8 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
             s.as_str()
         ),
     }
+    // Listening before the process runs: nothing it sends is lost.
+    let notify = crate::notify::Relay::listen(&dir.path)?;
     let fifo = dir.fifo();
     // Non-blocking: the init holds the fifo open, so this succeeds at once
     // while it lives; ENXIO means it died.
@@ -35,6 +37,11 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     {
         wait_for_exec(state.pid);
         state.run_hooks("poststart", Status::Running);
+    }
+    if let Some(relay) = notify {
+        // Other commands on this container may run while we wait.
+        drop(dir);
+        relay.wait_ready(state.pid);
     }
     Ok(0)
 }
