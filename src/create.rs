@@ -14,8 +14,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::Cgroup;
 use crate::cgroups::systemd::Scope;
+use crate::cgroups::{Cgroup, Limits};
 use crate::cli::CreateArgs;
 use crate::error::{Error, PathContext, Result};
 use crate::init::{self, InitArgs, StartBy};
@@ -148,13 +148,17 @@ pub fn create(
         namespaces::write_id_maps(pid, maps.0, maps.1)?;
     }
     ours.send(&Msg::Go)?;
-    // The limits are written while the init sets up its rootfs (it runs no
-    // code of the container's before Ready), so their cost overlaps with
-    // that work instead of adding to it.
-    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        crate::cgroups::apply(&cgroup, res, false)?;
-    }
-    phase("resources");
+    // The limits are prepared while the init sets up its rootfs, so their
+    // cost overlaps with that work, and written when it asks for its hooks
+    // or reports ready: after its mknods, before any code of the
+    // container's runs (as runc does).
+    let mut limits = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .map(|r| Limits::new(&cgroup, r))
+        .transpose()?;
+    phase("limits prepared");
     let mut init_pid = pid;
     loop {
         match ours.recv()? {
@@ -177,6 +181,7 @@ pub fn create(
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
+                write_limits(&mut limits)?;
                 let state = creating_state(&spec, &args.id, init_pid, &bundle).to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
@@ -192,7 +197,10 @@ pub fn create(
                 }
                 ours.send(&Msg::HookState(state))?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready) => {
+                write_limits(&mut limits)?;
+                break;
+            }
             Some(Msg::Fail(s)) => return Err(Error::Init(s)),
             Some(m) => {
                 return Err(Error::State(format!(
@@ -239,6 +247,14 @@ pub fn create(
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),
     })
+}
+
+fn write_limits(limits: &mut Option<Limits>) -> Result<()> {
+    if let Some(l) = limits.take() {
+        l.write(false)?;
+        phase("limits written");
+    }
+    Ok(())
 }
 
 /// The container's cgroup. A user the cgroups are not delegated to

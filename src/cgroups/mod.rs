@@ -10,7 +10,7 @@ mod stats;
 pub mod systemd;
 
 pub use freezer::{freeze, is_frozen};
-pub use resources::apply;
+pub use resources::{Limits, apply};
 pub use stats::{oom_kills, stats_json};
 
 use std::fs;
@@ -312,7 +312,16 @@ fn enable_controllers(dir: &Path) {
 
 /// One write for all controllers; if the kernel refuses the set, each one
 /// alone, so one controller that cannot be enabled does not cost the rest.
+/// A populated level (the runtime's own cgroup, for a relative path) is
+/// left alone: it accepts the threaded controllers (cpu, cpuset, pids)
+/// alone, which would make it a thread root whose children cannot take a
+/// process.
 fn delegate(level: &Path, wanted: &str) {
+    let populated = level != Path::new(ROOT)
+        && fs::read_to_string(level.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty());
+    if populated {
+        return;
+    }
     let file = level.join("cgroup.subtree_control");
     if fs::write(&file, wanted.trim_end()).is_err() {
         for c in wanted.split_whitespace() {

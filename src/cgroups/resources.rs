@@ -8,7 +8,7 @@
 
 use std::fs;
 
-use libcgroups::common::{CgroupManager, ControllerOpt};
+use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 use oci_spec::runtime::LinuxResources;
 
 use super::Cgroup;
@@ -18,11 +18,51 @@ use crate::logging::warn;
 /// Applies `resources` to the cgroup. `update` is true for `berth update`,
 /// where checkBeforeUpdate applies.
 pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()> {
-    if cg.dirs.is_empty() {
+    Limits::new(cg, resources)?.write(update)
+}
+
+/// Limits ready to be written: the manager is built (on v1 libcgroups
+/// reads the mount table once per controller, the costly part) and the
+/// input checked, but nothing is written yet. create builds this while the
+/// init sets up its rootfs and writes it once the init is done creating
+/// devices: a device rule list is rewritten deny-first, and a mknod in the
+/// middle of that would fail.
+pub struct Limits<'a> {
+    cg: &'a Cgroup,
+    resources: &'a LinuxResources,
+    manager: Option<AnyCgroupManager>,
+}
+
+impl<'a> Limits<'a> {
+    pub fn new(cg: &'a Cgroup, resources: &'a LinuxResources) -> Result<Self> {
         // Rootless without a delegated cgroup: create already warned.
-        return Ok(());
+        let manager = if cg.dirs.is_empty() {
+            None
+        } else {
+            check_unified(cg, resources)?;
+            Some(cg.manager()?)
+        };
+        Ok(Limits {
+            cg,
+            resources,
+            manager,
+        })
     }
-    check_unified(cg, resources)?;
+
+    pub fn write(self, update: bool) -> Result<()> {
+        let Some(manager) = self.manager else {
+            return Ok(());
+        };
+        write_all(self.cg, &manager, self.resources, update)
+    }
+}
+
+fn write_all(
+    cg: &Cgroup,
+    manager: &AnyCgroupManager,
+    resources: &LinuxResources,
+    update: bool,
+) -> Result<()> {
     let mut res = resources.clone();
     let mut kernel = None;
     if let Some(mut memory) = *res.memory() {
@@ -53,7 +93,7 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         oom_score_adj: None,
         disable_oom_killer,
     };
-    cg.manager()?.apply(&opt).map_err(|e| Error::Cgroup {
+    manager.apply(&opt).map_err(|e| Error::Cgroup {
         what: "linux.resources".into(),
         err: e.to_string(),
     })?;

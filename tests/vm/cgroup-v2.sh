@@ -1,0 +1,153 @@
+#!/bin/sh
+# The cgroup integration tests on cgroup v2, run inside hack/vm (a pure v2
+# kernel) by hack/vm/test-cgroups: each resource written and read back,
+# enforced where the kernel shows it (OOM kill, device filter, write
+# throttle measured with dd, pids), update, pause/resume, ps, events and
+# cleanup. Prints "ok"/"not ok" lines and a final "cgroup-v2: N passed, M
+# failed"; exits non-zero on any failure.
+#   cgroup-v2.sh BERTH SHARE   (SHARE holds rootfs/ and template.json)
+set -u
+B=$1
+SHARE=$2
+# pivot_root cannot leave the initramfs (rootfs) the VM runs from: run the
+# tests from a bind mount of it, which pivot_root accepts as a root.
+if [ "${3:-}" != inner ]; then
+    mount --make-rprivate /
+    mkdir -p /nr
+    mount --rbind / /nr
+    exec chroot /nr /bin/sh "$0" "$B" "$SHARE" inner
+fi
+W=/tmp/v2
+ROOT=$W/state
+CG=/sys/fs/cgroup/berth-v2
+mkdir -p "$W" "$ROOT"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - $1"; }
+bad() { fail=$((fail + 1)); echo "not ok - $1"; }
+eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
+has() { case "$2" in *"$3"*) ok "$1" ;; *) bad "$1: '$2' does not contain '$3'" ;; esac; }
+berth() { "$B" --root "$ROOT" "$@"; }
+val() { cat "$CG/$1/$2" 2>&1; }
+
+# bundle ID ARGS-JSON RESOURCES-JSON [MOUNTS-JSON DEVICES-JSON]: a bundle
+# from the host's template, extra mounts after the default ones (no "|" in
+# the JSON, and "\&" for "&": sed's syntax).
+bundle() {
+    mkdir -p "$W/$1"
+    mounts=$(cat "$SHARE/mounts.json")
+    extra=${4:-[]}
+    [ "$extra" = "[]" ] || mounts="${mounts%]},${extra#[}"
+    sed -e "s|\"@ARGS@\"|$2|" -e "s|\"@RES@\"|$3|" -e "s|@ID@|$1|" \
+        -e "s|\"@MOUNTS@\"|$mounts|" -e "s|\"@DEVICES@\"|${5:-[]}|" \
+        "$SHARE/template.json" >"$W/$1/config.json"
+}
+# A detached container keeps berth's stdio: files, never a pipe that $()
+# would wait on.
+run_d() { berth run -d -b "$W/$1" "$1" >"$W/$1.out" 2>"$W/$1.err" </dev/null; }
+run_fg() { berth run -b "$W/$1" "$1" 2>&1; }
+
+echo "# v2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+# The seeds' experiments and every other resource, read back.
+bundle write '["sleep","1000"]' '{"memory":{"limit":209715200,"swap":314572800,"reservation":104857600,"kernel":50000000},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"pids":{"limit":77},"blockIO":{"throttleWriteBpsDevice":[{"major":254,"minor":0,"rate":31457280}],"throttleReadIOPSDevice":[{"major":254,"minor":0,"rate":1000}]},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],"unified":{"memory.high":"262144000"}}'
+run_d write
+err=$(cat "$W/write.err")
+has "kernel memory accepted with a warning" "$err" "linux.resources.memory.kernel: 50000000 ignored"
+eq "memory.max" "$(val write memory.max)" 209715200
+eq "memory.swap.max is swap - limit" "$(val write memory.swap.max)" 104857600
+eq "memory.low from reservation" "$(val write memory.low)" 104857600
+eq "cpu.weight from shares 512" "$(val write cpu.weight)" 59
+eq "cpu.max" "$(val write cpu.max)" "50000 100000"
+eq "cpuset.cpus" "$(val write cpuset.cpus)" 0
+eq "cpuset.mems" "$(val write cpuset.mems)" 0
+eq "pids.max" "$(val write pids.max)" 77
+eq "io.max" "$(val write io.max)" "254:0 rbps=max wbps=31457280 riops=1000 wiops=max"
+eq "hugetlb.2MB.max" "$(val write hugetlb.2MB.max)" 4194304
+eq "unified memory.high" "$(val write memory.high)" 262144000
+pid=$(berth state write | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+has "the init is in the container's cgroup" "$(val write cgroup.procs)" "$pid"
+has "ps --format json lists the init" "$(berth ps --format json write)" "$pid"
+ev=$(berth events --stats write)
+has "events --stats: a stats event" "$ev" '"type":"stats"'
+has "events --stats: the memory limit" "$ev" '"limit":209715200'
+has "events --stats: pids" "$ev" '"current":1'
+
+berth update --memory 300M --memory-swap -1 --cpu-share 1024 --pids-limit 33 write
+eq "update: memory.max" "$(val write memory.max)" 314572800
+eq "update: memory.swap.max for -1" "$(val write memory.swap.max)" max
+eq "update: cpu.weight from shares 1024 (the v2 default)" "$(val write cpu.weight)" 100
+eq "update: pids.max" "$(val write pids.max)" 33
+echo '{"unified":{"memory.high":"bogus"}}' >"$W/res.json"
+err=$(berth update -r "$W/res.json" write 2>&1)
+has "a refused value names the file" "$err" "memory.high"
+has "a refused value names the value" "$err" "bogus"
+
+berth pause write
+eq "pause: cgroup.freeze" "$(val write cgroup.freeze)" 1
+has "pause: status paused" "$(berth state write)" '"status": "paused"'
+has "pause: exec refused" "$(berth exec write true 2>&1)" "paused"
+berth resume write
+eq "resume: cgroup.freeze" "$(val write cgroup.freeze)" 0
+has "resume: status running" "$(berth state write)" '"status": "running"'
+mkdir "$CG/write/sub"
+berth delete -f write
+[ ! -e "$CG/write" ] && ok "delete removes the cgroup and its sub-cgroups" || bad "delete left $CG/write"
+
+# Over the memory limit without swap: OOM killed, and reported by events.
+bundle oom '["sh","-c","sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000"]' '{"memory":{"limit":16777216,"swap":16777216}}'
+run_d oom
+berth events --interval 200ms oom >"$W/oom.events" 2>&1 &
+evpid=$!
+touch "$W/oom.events"
+i=0
+while [ $i -lt 100 ] && ! grep -q '"type":"oom"' "$W/oom.events"; do sleep 0.2; i=$((i + 1)); done
+kill $evpid 2>/dev/null
+has "an OOM kill is reported by events" "$(cat "$W/oom.events")" '"type":"oom"'
+has "memory.events counts the kill" "$(val oom memory.events)" "oom_kill 1"
+berth delete -f oom
+
+# The eBPF device filter: a node the config makes but the rules deny.
+bundle dev '["sh","-c","exec 2>/dev/stdout; head -c 1 /dev/disk; head -c 0 /dev/null; echo rc=$?"]' '{"devices":[{"allow":false,"access":"rwm"}]}' '[]' '[{"path":"/dev/disk","type":"b","major":254,"minor":0,"fileMode":384}]'
+out=$(run_fg dev)
+has "the device filter denies /dev/disk" "$out" "Operation not permitted"
+has "the default devices stay allowed" "$out" "rc=0"
+
+# pids.limit stops forks.
+bundle pids '["sh","-c","exec 2>/dev/stdout; for i in 1 2 3 4 5 6 7 8; do (sleep 1) \& done; wait; true"]' '{"pids":{"limit":4}}'
+has "pids.max stops forks" "$(run_fg pids)" "can't fork"
+
+# The write throttle, measured with dd on /dev/vda (254:0).
+if grep -q " /mnt/scratch " /proc/mounts; then
+    bundle dd '["sh","-c","read a x </proc/uptime; dd if=/dev/zero of=/data/f bs=1M count=45 oflag=direct 2>/dev/null; read b x </proc/uptime; echo $a $b"]' '{"blockIO":{"throttleWriteBpsDevice":[{"major":254,"minor":0,"rate":31457280}]}}' '[{"destination":"/data","type":"bind","source":"/mnt/scratch","options":["rbind","rw"]}]'
+    t=$(run_fg dd)
+    rate=$(echo "$t" | awk '{ if (NF == 2) printf "%d", 45 * 1.048576 / ($2 - $1) }')
+    if [ -n "$rate" ] && [ "$rate" -ge 18 ] && [ "$rate" -le 36 ]; then
+        ok "dd writes at $rate MB/s under a 30 MB/s throttle"
+    else
+        bad "dd wrote at '$rate' MB/s under a 30 MB/s throttle ($t)"
+    fi
+else
+    bad "no /mnt/scratch for the dd test"
+fi
+
+# A relative cgroupsPath lands under the runtime's own cgroup.
+mkdir -p /sys/fs/cgroup/runner
+echo $$ >/sys/fs/cgroup/runner/cgroup.procs
+# (No limits: a cgroup with processes of its own cannot delegate
+# controllers to its children on v2.)
+bundle rel '["sleep","1000"]' '{}'
+sed -i 's|"/berth-v2/rel"|"berth-v2-rel"|' "$W/rel/config.json"
+run_d rel || bad "relative path: run -d failed: $(cat "$W/rel.err")"
+pid=$(berth state rel | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+has "relative path: under our own cgroup" "$(cat /sys/fs/cgroup/runner/berth-v2-rel/cgroup.procs 2>&1)" "${pid:-no pid}"
+berth delete -f rel
+echo $$ >/sys/fs/cgroup/cgroup.procs
+rmdir /sys/fs/cgroup/runner
+
+left=$(ls "$ROOT")
+eq "no state left" "$left" ""
+rmdir "$CG" 2>/dev/null
+[ ! -e "$CG" ] && ok "no cgroup left" || bad "cgroups left: $(ls $CG)"
+echo "cgroup-v2: $pass passed, $fail failed"
+[ "$fail" = 0 ]
