@@ -76,7 +76,6 @@ teardown_file() {
 }
 
 @test "containerd: ctr run with a memory limit sets the task's memory cgroup" {
-	needs_berth update
 	crun_d limited --memory-limit 209715200 -- sleep 1000
 	assert_eq "$(cat "/sys/fs/cgroup/memory/$NS/limited/memory.limit_in_bytes")" 209715200
 	remove limited

@@ -66,7 +66,6 @@ teardown_file() {
 }
 
 @test "docker: -m 200M --memory-swap 300M shows in the memory cgroup" {
-	needs_berth update
 	run drun --rm -m 200M --memory-swap 300M busybox \
 		cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes
 	[ "$status" -eq 0 ]
@@ -74,14 +73,12 @@ teardown_file() {
 }
 
 @test "docker: -c 512 shows as cpu.shares 512" {
-	needs_berth update
 	run drun --rm -c 512 busybox cat /sys/fs/cgroup/cpu/cpu.shares
 	[ "$status" -eq 0 ]
 	assert_eq "$output" 512
 }
 
 @test "docker: --device-write-bps 30MB makes direct writes run at about 30 MB/s" {
-	needs_berth update
 	dev=$(device_of "$D/volume")
 	[ -b "$dev" ] || skip "$D is not on a block device ($dev)"
 	run drun --rm --device-write-bps "$dev:30MB" -v "$D/volume:/data" busybox \
@@ -144,7 +141,6 @@ teardown_file() {
 }
 
 @test "docker: pause freezes the container and unpause thaws it" {
-	needs_berth pause
 	id=$(drun -d busybox sh -c 'i=0; while :; do i=$((i + 1)); echo $i >/tmp/count; sleep 0.1; done')
 	d pause "$id"
 	assert_eq "$(d inspect -f '{{.State.Status}}' "$id")" paused
@@ -220,7 +216,6 @@ SIGNALS='trap "echo got TERM; exit 0" TERM; trap "echo got USR1" USR1; echo star
 }
 
 @test "docker: top shows the container's processes" {
-	needs_berth ps
 	drun -d --name topped busybox sh -c 'sleep 1001 & sleep 1002'
 	run d top topped
 	[ "$status" -eq 0 ]

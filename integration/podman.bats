@@ -59,7 +59,6 @@ teardown_file() {
 }
 
 @test "podman: --memory 200m --memory-swap 300m shows in the memory cgroup" {
-	needs_berth update
 	run prun --rm --memory 200m --memory-swap 300m localhost/busybox \
 		cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes
 	[ "$status" -eq 0 ]
@@ -67,14 +66,12 @@ teardown_file() {
 }
 
 @test "podman: --cpu-shares 512 shows as cpu.shares 512" {
-	needs_berth update
 	run prun --rm --cpu-shares 512 localhost/busybox cat /sys/fs/cgroup/cpu/cpu.shares
 	[ "$status" -eq 0 ]
 	assert_eq "$output" 512
 }
 
 @test "podman: --device-write-bps 30mb makes direct writes run at about 30 MB/s" {
-	needs_berth update
 	dev=$(device_of "$P/volume")
 	[ -b "$dev" ] || skip "$P is not on a block device ($dev)"
 	run prun --rm --device-write-bps "$dev:30mb" -v "$P/volume:/data" localhost/busybox \
@@ -90,7 +87,6 @@ teardown_file() {
 }
 
 @test "podman: --memory 512k is in place" {
-	needs_berth update
 	run prun --rm --memory 512k localhost/busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 	[ "$status" -eq 0 ]
 	assert_eq "$output" 524288
@@ -165,7 +161,6 @@ teardown_file() {
 }
 
 @test "podman: pause freezes the container and unpause thaws it" {
-	needs_berth pause
 	id=$(prun -d localhost/busybox sleep 1000)
 	p pause "$id"
 	assert_eq "$(p inspect -f '{{.State.Status}}' "$id")" paused
