@@ -95,7 +95,7 @@ berth delete -f write
 [ ! -e "$CG/write" ] && ok "delete removes the cgroup and its sub-cgroups" || bad "delete left $CG/write"
 
 # Over the memory limit without swap: OOM killed, and reported by events.
-bundle oom '["sh","-c","sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000"]' '{"memory":{"limit":16777216,"swap":16777216}}'
+bundle oom '["sh","-c","sleep 3; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 1000"]' '{"memory":{"limit":16777216,"swap":16777216}}'
 run_d oom
 berth events --interval 200ms oom >"$W/oom.events" 2>&1 &
 evpid=$!
