@@ -105,6 +105,7 @@ pub fn create(
     };
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = cgroup.dir_fd();
+    let cgroup_join = clone::CgroupJoin::open(&cgroup)?;
     let pid = clone::fork(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))?;
     if pid == 0 {
         drop(ours);
@@ -120,6 +121,7 @@ pub fn create(
             fifo,
             console: console.as_ref().map(|(theirs, _)| theirs),
             cgroup: &cgroup,
+            cgroup_join,
             idmap_userns,
             seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
@@ -130,11 +132,9 @@ pub fn create(
     cleanup.child = Some(pid);
     drop(theirs);
     drop(fifo);
+    drop(cgroup_join);
     phase("cloned");
     let maps = id_maps(&spec);
-    if !cgroup.unified {
-        cgroup.add(pid)?;
-    }
     if plan.new_user && !plan.clone_flags.is_empty() {
         namespaces::write_id_maps(pid, maps.0, maps.1)?;
     }

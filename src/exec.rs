@@ -43,13 +43,14 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
         .fold(CloneFlags::empty(), |f, ns| f | namespaces::flag(ns.typ()));
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = r.state.cgroup.dir_fd();
+    let mut cgroup_join = clone::CgroupJoin::open(&r.state.cgroup)?;
     let pid = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
     )?;
     if pid == 0 {
         drop(ours);
-        let err = match child(r, flags, &theirs) {
+        let err = match cgroup_join.join().and_then(|()| child(r, flags, &theirs)) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -58,14 +59,12 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
         unsafe { libc::_exit(1) }
     }
     drop(theirs);
+    drop(cgroup_join);
     let fail = |e: Error| {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    if !r.state.cgroup.unified {
-        r.state.cgroup.add(pid).map_err(fail)?;
-    }
     ours.send(&Msg::Go).map_err(fail)?;
     let mut exec_pid = pid;
     loop {
@@ -146,7 +145,8 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
         nix::unistd::chdir("/").sys(|| "chdir /".into())?;
     }
     if let Some(sock) = r.console {
-        let root = pathrs::Root::open("/").map_err(|e| Error::resolve("open", "/", e))?;
+        let root = crate::rootfs::inroot::Root::open("/".as_ref())
+            .map_err(|e| Error::path("open", "/", e))?;
         let size = r
             .process
             .console_size()

@@ -47,6 +47,8 @@ pub struct InitArgs<'a> {
     pub fifo: Option<OwnedFd>,
     pub console: Option<&'a UnixStream>,
     pub cgroup: &'a Cgroup,
+    /// Our v1 cgroup files, joined first thing (see `clone::CgroupJoin`).
+    pub cgroup_join: clone::CgroupJoin,
     pub idmap_userns: Vec<(usize, OwnedFd)>,
     pub seccomp: Option<&'a crate::seccomp::Program>,
     pub no_pivot: bool,
@@ -66,6 +68,7 @@ pub fn run(mut a: InitArgs) -> ! {
 }
 
 fn setup(a: &mut InitArgs) -> Result<Infallible> {
+    a.cgroup_join.join()?;
     close_foreign_fds(a)?;
     // Exact modes for the nodes and directories we create.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());

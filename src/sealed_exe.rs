@@ -1,19 +1,29 @@
 //! Self-protection against CVE-2019-5736: a process of ours that enters a
 //! container's namespaces must not expose the host's berth binary through
 //! /proc/PID/exe, or the container could open it and overwrite it. Commands
-//! that enter a container re-execute once from a sealed memfd copy before
-//! doing anything; every process they fork inherits that sealed image, so
-//! /proc/PID/exe points at a file no one can write.
+//! that enter a container re-execute once from a protected view of the
+//! binary before doing anything; every process they fork inherits that
+//! image, so /proc/PID/exe points at a file no one can write.
+//!
+//! The view is, when we may mount, the binary seen through a private
+//! overlayfs made only of lower layers (read-only for good: an overlay
+//! without an upper layer cannot be remounted writable), mounted detached
+//! (fsmount, never attached anywhere) and dropped once the file is open: no
+//! copy, the page cache of the host file is shared. Otherwise (an
+//! unprivileged user, no overlayfs) it is a sealed memfd copy (seals: write,
+//! grow, shrink, seal), which costs a copy of the binary.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
 
 use crate::error::{Error, PathContext, Result};
+use crate::rootfs::options::attr;
 
 const ALL_SEALS: SealFlag = SealFlag::F_SEAL_SEAL
     .union(SealFlag::F_SEAL_SHRINK)
@@ -24,18 +34,30 @@ const ALL_SEALS: SealFlag = SealFlag::F_SEAL_SEAL
 /// vm.memfd_noexec sysctl defaults memfds to non-executable.
 const MFD_EXEC: libc::c_uint = 0x10;
 
-/// Returns when this process already runs from a sealed copy; otherwise
+/// Set by us for the re-executed process: it then checks that its binary
+/// really is a read-only overlay, and removes the variable.
+const MARK: &str = "_BERTH_SEALED_EXE";
+
+/// Returns when this process already runs from a protected view; otherwise
 /// replaces it with one (same argv and environment) and does not return.
 pub fn ensure() -> Result<()> {
     let exe = File::open("/proc/self/exe").at("open", "/proc/self/exe")?;
-    if let Ok(seals) = fcntl(exe.as_raw_fd(), FcntlArg::F_GET_SEALS)
-        && SealFlag::from_bits_truncate(seals).contains(ALL_SEALS)
-    {
+    let marked = std::env::var_os(MARK).is_some();
+    if marked {
+        // SAFETY: berth has one thread here (it never starts another before
+        // a container's init exists), so nothing reads the environment
+        // concurrently.
+        unsafe { std::env::remove_var(MARK) };
+    }
+    if is_sealed_memfd(&exe) || (marked && is_read_only_overlay(&exe)) {
         return Ok(());
     }
-    let memfd = sealed_copy(&exe)?;
+    let view = match overlay_view() {
+        Some(fd) => fd,
+        None => sealed_copy(&exe)?,
+    };
     let argv: Vec<CString> = std::env::args_os().map(cstring).collect();
-    let envp: Vec<CString> = std::env::vars_os()
+    let mut envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k;
             kv.push("=");
@@ -43,13 +65,112 @@ pub fn ensure() -> Result<()> {
             cstring(kv)
         })
         .collect();
-    let err = nix::unistd::fexecve(memfd.as_raw_fd(), &argv, &envp).unwrap_err();
-    Err(Error::sys("execute the sealed copy of berth", err))
+    envp.push(cstring(format!("{MARK}=1").into()));
+    let err = nix::unistd::fexecve(view.as_raw_fd(), &argv, &envp).unwrap_err();
+    Err(Error::sys("execute the protected view of berth", err))
 }
 
 fn cstring(s: OsString) -> CString {
     // Arguments and environment strings from the kernel hold no NUL.
     CString::new(s.into_vec()).unwrap_or_default()
+}
+
+fn is_sealed_memfd(exe: &File) -> bool {
+    fcntl(exe.as_raw_fd(), FcntlArg::F_GET_SEALS)
+        .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(ALL_SEALS))
+}
+
+/// Our overlay: overlayfs, and read-only (it has no upper layer).
+fn is_read_only_overlay(exe: &File) -> bool {
+    nix::sys::statfs::fstatfs(exe).is_ok_and(|s| {
+        s.filesystem_type().0 == libc::OVERLAYFS_SUPER_MAGIC
+            && s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY)
+    })
+}
+
+/// The binary through a detached, lower-layers-only overlay: its own
+/// directory on top of an empty detached tmpfs (overlayfs wants two lower
+/// layers when it has no upper one, and refuses the same one twice), opened
+/// O_PATH for fexecve. None when it cannot be made; the caller then copies.
+fn overlay_view() -> Option<OwnedFd> {
+    let path = std::fs::read_link("/proc/self/exe").ok()?;
+    let (dir, name) = (path.parent()?, path.file_name()?);
+    let dir = dir.as_os_str().as_bytes();
+    // ':' separates layers, '\' escapes and ',' separates options in the
+    // legacy syntax: such a directory is left to the copy, not escaped.
+    if !path.is_absolute() || dir.iter().any(|b| matches!(b, b':' | b'\\' | b',')) {
+        return None;
+    }
+    let empty = detached_mount(c"tmpfs", &[], attr::RDONLY | attr::NOSUID | attr::NODEV)?;
+    let mut layers = dir.to_vec();
+    layers.extend_from_slice(format!(":/proc/self/fd/{}", empty.as_raw_fd()).as_bytes());
+    let layers = CString::new(layers).ok()?;
+    let mnt = detached_mount(
+        c"overlay",
+        &[(c"lowerdir", &layers)],
+        attr::RDONLY | attr::NOSUID | attr::NODEV,
+    )?;
+    let file = nix::fcntl::openat(
+        Some(mnt.as_raw_fd()),
+        Path::new(name),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Some(unsafe { OwnedFd::from_raw_fd(file) })
+}
+
+/// A new filesystem of type `fs` with string options, as a detached mount
+/// (fsopen, fsconfig, fsmount): reachable only through the returned fd.
+fn detached_mount(fs: &CStr, options: &[(&CStr, &CStr)], attrs: u64) -> Option<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: fsopen takes a NUL-terminated name and returns a new fd.
+    let ctx = owned(unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), FSOPEN_CLOEXEC) })?;
+    for (key, value) in options {
+        // SAFETY: fsconfig reads two NUL-terminated strings that outlive
+        // the call, on a filesystem context fd we own.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                ctx.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        if r < 0 {
+            return None;
+        }
+    }
+    // SAFETY: the create command takes no pointers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: fsmount turns the created context into a detached mount and
+    // returns a new fd for its root.
+    owned(unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
+}
+
+/// A syscall's new descriptor, or None on failure.
+fn owned(r: libc::c_long) -> Option<OwnedFd> {
+    // SAFETY: a non-negative return of fsopen/fsmount is a new descriptor
+    // that nothing else owns.
+    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
 fn sealed_copy(exe: &File) -> Result<OwnedFd> {
