@@ -36,7 +36,8 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BERTH = os.path.join(REPO, "target", "release", "berth")
+# hack/bench passes the static release binary hack/build makes.
+BERTH = os.environ.get("BERTH") or os.path.join(REPO, "target", "release", "berth")
 CGROUP_ROOT = "/sys/fs/cgroup"
 UNIFIED = "/sys/fs/cgroup/unified"
 TAG = f"bench{os.getpid()}"

@@ -138,8 +138,10 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     if args.no_new_privs {
         p["noNewPrivileges"] = json!(true);
     }
+    // From bytes, as config.json is read: one instance of the (large)
+    // deserializer serves both.
     let text = p.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
+    let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
     let process: Process = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| anyhow::anyhow!("process.{}: {}", e.path(), e.inner()))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
