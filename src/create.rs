@@ -106,6 +106,7 @@ pub fn create(
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = cgroup.dir_fd();
     let cgroup_join = clone::CgroupJoin::open(&cgroup)?;
+    let mut view_gate = crate::sealed_exe::Gate::new()?;
     let pid = clone::fork(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))?;
     if pid == 0 {
         drop(ours);
@@ -133,12 +134,15 @@ pub fn create(
     drop(theirs);
     drop(fifo);
     drop(cgroup_join);
+    view_gate.forked();
     phase("cloned");
     let maps = id_maps(&spec);
     if plan.new_user && !plan.clone_flags.is_empty() {
         namespaces::write_id_maps(pid, maps.0, maps.1)?;
     }
     ours.send(&Msg::Go)?;
+    // The init sets up on its own now: unmount the binary's view meanwhile.
+    view_gate.release();
     let mut init_pid = pid;
     loop {
         match ours.recv()? {

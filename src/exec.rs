@@ -44,6 +44,7 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = r.state.cgroup.dir_fd();
     let mut cgroup_join = clone::CgroupJoin::open(&r.state.cgroup)?;
+    let mut view_gate = crate::sealed_exe::Gate::new()?;
     let pid = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
@@ -60,12 +61,15 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
     }
     drop(theirs);
     drop(cgroup_join);
+    view_gate.forked();
     let fail = |e: Error| {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
     ours.send(&Msg::Go).map_err(fail)?;
+    // The child sets up on its own now: unmount the binary's view meanwhile.
+    view_gate.release();
     let mut exec_pid = pid;
     loop {
         match ours.recv()? {

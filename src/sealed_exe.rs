@@ -18,6 +18,7 @@ use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+use std::sync::Mutex;
 
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
@@ -35,27 +36,96 @@ const ALL_SEALS: SealFlag = SealFlag::F_SEAL_SEAL
 const MFD_EXEC: libc::c_uint = 0x10;
 
 /// Set by us for the re-executed process: it then checks that its binary
-/// really is a read-only overlay, and removes the variable.
+/// really is a read-only overlay, and removes the variable. Its value lists
+/// the descriptors of the view's detached mounts (see `MOUNTS`).
 const MARK: &str = "_BERTH_SEALED_EXE";
+
+/// The detached mounts behind the view, kept open across the re-exec. The
+/// last close of a detached mount unmounts it, and an unmount waits for an
+/// (expedited) RCU grace period: 0.1 to 0.5 ms here, each. The re-executed
+/// runtime drops them through a `Gate` while its child works in parallel.
+/// Only the runtime ever drops them: a forked child closes its copies among
+/// the foreign descriptors (or at exec), never as the last holder.
+static MOUNTS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+
+/// Lets the runtime drop the view's mounts once its child has closed its
+/// copies, so that the unmount happens in the runtime, while the child goes
+/// on: a pipe whose write end the child alone keeps after the fork, until
+/// it closes every foreign descriptor (its first step). End-of-file on the
+/// read end says so (or that the child died).
+pub struct Gate {
+    read: Option<OwnedFd>,
+    write: Option<OwnedFd>,
+}
+
+impl Gate {
+    /// Before the fork. Without mounts to drop there is nothing to wait for.
+    pub fn new() -> Result<Gate> {
+        if MOUNTS.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+            return Ok(Gate {
+                read: None,
+                write: None,
+            });
+        }
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::sys("pipe for releasing berth's view", e))?;
+        Ok(Gate {
+            read: Some(read),
+            write: Some(write),
+        })
+    }
+
+    /// In the runtime, right after the fork: only the child writes now.
+    pub fn forked(&mut self) {
+        self.write = None;
+    }
+
+    /// In the runtime, once the child may go on: waits until it has closed
+    /// its copies, then unmounts the view while the child works.
+    pub fn release(self) {
+        let Some(read) = self.read else {
+            return;
+        };
+        let mut b = [0u8; 1];
+        while nix::unistd::read(read.as_raw_fd(), &mut b) == Err(nix::errno::Errno::EINTR) {}
+        MOUNTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
 
 /// Returns when this process already runs from a protected view; otherwise
 /// replaces it with one (same argv and environment) and does not return.
 pub fn ensure() -> Result<()> {
     let exe = File::open("/proc/self/exe").at("open", "/proc/self/exe")?;
-    let marked = std::env::var_os(MARK).is_some();
-    if marked {
+    let mark = std::env::var_os(MARK);
+    if mark.is_some() {
         // SAFETY: berth has one thread here (it never starts another before
         // a container's init exists), so nothing reads the environment
         // concurrently.
         unsafe { std::env::remove_var(MARK) };
     }
-    if is_sealed_memfd(&exe) || (marked && is_read_only_overlay(&exe)) {
+    if is_sealed_memfd(&exe) {
         return Ok(());
     }
-    let view = match overlay_view() {
-        Some(fd) => fd,
-        None => sealed_copy(&exe)?,
+    if let Some(mark) = mark
+        && is_read_only_overlay(&exe)
+    {
+        adopt_mounts(&mark.to_string_lossy());
+        return Ok(());
+    }
+    let (view, mounts) = match overlay_view() {
+        Some(v) => v,
+        None => (sealed_copy(&exe)?, Vec::new()),
     };
+    let mut fds = Vec::new();
+    for m in &mounts {
+        // Inherited by the re-executed runtime, which drops them later.
+        fcntl(
+            m.as_raw_fd(),
+            FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .map_err(|e| Error::sys("keep the view's mounts across exec", e))?;
+        fds.push(m.as_raw_fd().to_string());
+    }
     let argv: Vec<CString> = std::env::args_os().map(cstring).collect();
     let mut envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
@@ -65,9 +135,36 @@ pub fn ensure() -> Result<()> {
             cstring(kv)
         })
         .collect();
-    envp.push(cstring(format!("{MARK}=1").into()));
+    envp.push(cstring(format!("{MARK}={}", fds.join(",")).into()));
+    crate::logging::phase("protected view");
     let err = nix::unistd::fexecve(view.as_raw_fd(), &argv, &envp).unwrap_err();
     Err(Error::sys("execute the protected view of berth", err))
+}
+
+/// Takes over the mount descriptors listed in the mark: close-on-exec again
+/// (so no hook or container process inherits them), dropped through a
+/// `Gate`.
+/// Only descriptors that are what we passed (an overlay or a tmpfs) are
+/// taken, so a forged mark cannot make us close anything else.
+fn adopt_mounts(list: &str) {
+    let mut mounts = MOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    for fd in list.split(',').filter_map(|s| s.parse::<i32>().ok()) {
+        if fd < 3 {
+            continue;
+        }
+        // SAFETY: fstatfs and fcntl only inspect the descriptor number;
+        // an unused one fails with EBADF.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let ours = nix::sys::statfs::fstatfs(borrowed).is_ok_and(|s| {
+            let t = s.filesystem_type().0;
+            t == libc::OVERLAYFS_SUPER_MAGIC || t == libc::TMPFS_MAGIC
+        });
+        if ours && fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).is_ok() {
+            // SAFETY: the descriptor is open, was handed to us across exec
+            // for exactly this, and nothing else in this process owns it.
+            mounts.push(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
 }
 
 fn cstring(s: OsString) -> CString {
@@ -91,8 +188,9 @@ fn is_read_only_overlay(exe: &File) -> bool {
 /// The binary through a detached, lower-layers-only overlay: its own
 /// directory on top of an empty detached tmpfs (overlayfs wants two lower
 /// layers when it has no upper one, and refuses the same one twice), opened
-/// O_PATH for fexecve. None when it cannot be made; the caller then copies.
-fn overlay_view() -> Option<OwnedFd> {
+/// O_PATH for fexecve, and the two mounts. None when it cannot be made; the
+/// caller then copies.
+fn overlay_view() -> Option<(OwnedFd, Vec<OwnedFd>)> {
     let path = std::fs::read_link("/proc/self/exe").ok()?;
     let (dir, name) = (path.parent()?, path.file_name()?);
     let dir = dir.as_os_str().as_bytes();
@@ -118,7 +216,7 @@ fn overlay_view() -> Option<OwnedFd> {
     )
     .ok()?;
     // SAFETY: openat returned a new descriptor that nothing else owns.
-    Some(unsafe { OwnedFd::from_raw_fd(file) })
+    Some((unsafe { OwnedFd::from_raw_fd(file) }, vec![mnt, empty]))
 }
 
 /// A new filesystem of type `fs` with string options, as a detached mount
