@@ -222,16 +222,24 @@ def bench_podman(rts, rootfs, work):
     sh(base + ["import", "-q", "-", image], stdin=tar.stdout, env=env, stdout=subprocess.DEVNULL)
     tar.wait()
 
-    def works(r, kb):
+    def podman_run(r, kb, *cmd):
         argv = base + [
             "--runtime", r.path, "run", "--rm", "--network", "none", "--pull", "never",
-            "--memory", f"{kb}k", image, "echo", "it", "works",
+            "--memory", f"{kb}k", image, *cmd,
         ]
         try:
             p = subprocess.run(argv, env=env, capture_output=True, timeout=120)
         except subprocess.TimeoutExpired:
-            return False
-        return p.returncode == 0 and p.stdout.strip() == b"it works"
+            return None
+        return p.stdout.decode(errors="replace") if p.returncode == 0 else None
+
+    def works(r, kb):
+        return (podman_run(r, kb, "echo", "it", "works") or "").strip() == "it works"
+
+    def applied(r, kb):
+        """The container sees its memory limit (v1 or v2 file)."""
+        out = podman_run(r, kb, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null")
+        return out is not None and str(kb * 1024) in out.split()
 
     result = {}
     try:
@@ -247,7 +255,8 @@ def bench_podman(rts, rootfs, work):
                     hi = mid
                 else:
                     lo = mid
-            result[r.name] = hi
+            # A runtime that ignores --memory "works" at any size.
+            result[r.name] = hi if applied(r, hi) else -hi
     finally:
         quiet(base + ["rm", "-af"], env=env)
         quiet(base + ["rmi", "-af"], env=env)
@@ -352,10 +361,14 @@ def table(rts, res):
         rows.append("| 6. peak RSS during `run` (median) | " + " | ".join(cells) + " | ≤ crun: " + verdict("rss", 1.0) + " |")
     if "podman" in res:
         def mem(v):
-            return "fails at 64m" if v is None else (f"{v // 1024}m" if v % 1024 == 0 else f"{v}k")
+            if v is None:
+                return "fails at 64m"
+            size = f"{abs(v) // 1024}m" if abs(v) % 1024 == 0 else f"{abs(v)}k"
+            return size if v > 0 else f"{size} (limit not applied)"
         cells = [mem(res["podman"].get(n)) for n in names]
         b = res["podman"].get("berth")
-        rows.append("| 7. smallest `podman run --memory` that works | " + " | ".join(cells) + " | ≤ 512k: " + ("met" if b is not None and b <= 512 else "missed") + " |")
+        verdict = "n/a: no limit applied" if b is not None and b < 0 else "met" if b is not None and b <= 512 else "missed"
+        rows.append("| 7. smallest `podman run --memory` that works | " + " | ".join(cells) + " | ≤ 512k: " + verdict + " |")
     if "size" in res:
         cells = [f"{res['size'][n][0] / 1e6:.2f} MB ({res['size'][n][1]})" for n in names]
         bs = res["size"]["berth"][0]
@@ -385,23 +398,29 @@ def chart(rts, res, path):
     colors = {"berth": "#1f77b4", "crun": "#7f7f7f", "runc": "#d62728"}
     fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(14, 6.5))
     for ax, (key, title, scale) in zip(axes.flat, panels):
-        vals, errs_lo, errs_hi = [], [], []
+        vals, errs_lo, errs_hi, notes = [], [], [], []
         for n in names:
             v = res[key].get(n)
+            note = ""
             if isinstance(v, dict):
                 vals.append(v["median"] * scale)
                 errs_lo.append((v["median"] - v["p25"]) * scale)
                 errs_hi.append((v["p75"] - v["median"]) * scale)
             else:
-                x = v[0] if isinstance(v, tuple) else (v if v is not None else 0)
+                x = v[0] if isinstance(v, tuple) else (v or 0)
+                if x <= 0:
+                    # Failed at every size, or the limit was not applied.
+                    note = "fails" if v is None else "no limit"
+                    x = 0
                 vals.append(x * scale)
                 errs_lo.append(0)
                 errs_hi.append(0)
+            notes.append(note)
         bars = ax.bar(names, vals, yerr=[errs_lo, errs_hi], capsize=3,
                       color=[colors.get(n, "#2ca02c") for n in names])
         crun = vals[names.index("crun")] if "crun" in names else 0
-        for b, v in zip(bars, vals):
-            label = f"{v:.3g}" + (f"\n{v / crun:.2f}×" if crun else "")
+        for b, v, note in zip(bars, vals, notes):
+            label = note or f"{v:.3g}" + (f"\n{v / crun:.2f}×" if crun else "")
             ax.annotate(label, (b.get_x() + b.get_width() / 2, b.get_height()),
                         ha="center", va="bottom", fontsize=8)
         ax.set_title(title, fontsize=9)
