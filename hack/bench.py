@@ -238,7 +238,8 @@ def bench_podman(rts, rootfs, work):
 
     def applied(r, kb):
         """The container sees its memory limit (v1 or v2 file)."""
-        out = podman_run(r, kb, "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null")
+        script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; true"
+        out = podman_run(r, kb, "sh", "-c", script)
         return out is not None and str(kb * 1024) in out.split()
 
     result = {}

@@ -30,9 +30,11 @@ pub struct Request<'a> {
     pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
-/// Starts the process; returns its pid and the channel on which it waits
-/// for `Msg::Start` (sent once the caller has written its pid file).
-pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
+/// Starts the process; returns its pid, the channel on which it waits for
+/// `Msg::Start` (sent once the caller has written its pid file), and the
+/// gate for unmounting berth's view once the process runs: before that the
+/// runtime must answer the child at once (`Pid`, then `Ready`).
+pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     let flags = r
         .spec
         .linux()
@@ -62,14 +64,13 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
     drop(theirs);
     drop(cgroup_join);
     view_gate.forked();
+    crate::logging::phase("cloned");
     let fail = |e: Error| {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
     ours.send(&Msg::Go).map_err(fail)?;
-    // The child sets up on its own now: unmount the binary's view meanwhile.
-    view_gate.release();
     let mut exec_pid = pid;
     loop {
         match ours.recv()? {
@@ -90,7 +91,7 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
                     fd,
                 )?;
             }
-            Some(Msg::Ready) => return Ok((exec_pid, ours)),
+            Some(Msg::Ready) => return Ok((exec_pid, ours, view_gate)),
             Some(Msg::Fail(s)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(Error::Init(s));
@@ -142,6 +143,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
             nix::errno::Errno::from_raw(e),
         )
     })?;
+    crate::logging::phase("namespaces");
     if r.state.host_mounts {
         // No mount namespace to join: the container's root is a chroot.
         nix::unistd::chroot(&r.state.rootfs)
@@ -174,6 +176,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
         console::send_fd(channel, fd.as_fd(), "seccomp notify fd")?;
     }
     clone::die_with_parent(false)?;
+    crate::logging::phase("process");
     channel.send(&Msg::Ready)?;
     channel.expect(Msg::Start)?;
     Err(exec.exec())

@@ -8,7 +8,7 @@
 //! The view is, when we may mount, the binary seen through a private
 //! overlayfs made only of lower layers (read-only for good: an overlay
 //! without an upper layer cannot be remounted writable), mounted detached
-//! (fsmount, never attached anywhere) and dropped once the file is open: no
+//! (fsmount, never attached anywhere, so nothing else can reach it): no
 //! copy, the page cache of the host file is shared. Otherwise (an
 //! unprivileged user, no overlayfs) it is a sealed memfd copy (seals: write,
 //! grow, shrink, seal), which costs a copy of the binary.

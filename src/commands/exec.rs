@@ -19,6 +19,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     }
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
+    crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
     let terminal = process.terminal().unwrap_or(false);
@@ -52,7 +53,9 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         preserve_fds: args.preserve_fds,
         seccomp: seccomp.as_ref(),
     };
-    let (pid, channel) = spawn(&request).with_context(|| format!("exec in container {id}"))?;
+    let (pid, channel, view_gate) =
+        spawn(&request).with_context(|| format!("exec in container {id}"))?;
+    crate::logging::phase("ready");
     // Other commands on this container may run while the process does.
     drop(dir);
     if let Some(p) = &args.pid_file {
@@ -65,6 +68,8 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     channel
         .start()
         .with_context(|| format!("exec in container {id}"))?;
+    // The process runs: unmount berth's view while nothing waits on us.
+    view_gate.release();
     match sfd {
         Some(sfd) => crate::supervise::supervise(pid, &sfd, master),
         None => Ok(0),
