@@ -89,7 +89,9 @@ pub fn create(
     let joins = namespaces::open_joins(&plan)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let seccomp = seccomp_spec.map(crate::seccomp::compile).transpose()?;
+    let seccomp = seccomp_spec
+        .map(|s| crate::seccomp::compile_cached(s, root))
+        .transpose()?;
     let cgroups_path = spec
         .linux()
         .as_ref()

@@ -167,6 +167,22 @@ fn adopt_mounts(list: &str) {
     }
 }
 
+/// Size and modification time (ns) of the binary this process runs, the
+/// same for every run of one build; None when it runs from a memfd copy,
+/// which is new each time.
+pub fn binary_identity() -> Option<(u64, i128)> {
+    let exe = File::open("/proc/self/exe").ok()?;
+    if is_sealed_memfd(&exe) {
+        return None;
+    }
+    let m = exe.metadata().ok()?;
+    use std::os::unix::fs::MetadataExt;
+    Some((
+        m.size(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+    ))
+}
+
 fn cstring(s: OsString) -> CString {
     // Arguments and environment strings from the kernel hold no NUL.
     CString::new(s.into_vec()).unwrap_or_default()

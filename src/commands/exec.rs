@@ -42,7 +42,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::compile)
+        .map(|s| crate::seccomp::compile_cached(s, root))
         .transpose()?;
     let request = Request {
         state: &state,
