@@ -3,7 +3,11 @@
 # apt only when one is missing. Debian bookworm, as root.
 set -eu
 cd "$(dirname "$0")/.."
-pkgs="busybox-static pkg-config gcc libc6-dev libseccomp-dev iproute2 procps util-linux uidmap"
+pkgs="busybox-static pkg-config gcc make libc6-dev libseccomp-dev libelf-dev zlib1g-dev iproute2 procps util-linux uidmap"
+# The engine tests (integration/): the engines, bats, a pty (tmux), an
+# init for their sandboxes (tini), curl, socat, jq, iptables, and systemd's
+# notify and socket-activation tools.
+pkgs="$pkgs docker.io podman containerd bats tmux tini curl socat jq iptables systemd"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

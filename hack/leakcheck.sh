@@ -18,6 +18,13 @@ for parent in /sys/fs/cgroup/*/berth-tests /sys/fs/cgroup/berth-tests; do
     done
     rmdir "$parent" 2>/dev/null
 done
+# The engine tests' scratch directories and their engines' cgroups.
+for d in /tmp/berth-it.*; do
+    [ -e "$d" ] && leaks="$leaks\n  engine test directory $d"
+done
+for d in /sys/fs/cgroup/*/berth-it-* /sys/fs/cgroup/berth-it-*; do
+    [ -e "$d" ] && leaks="$leaks\n  engine test cgroup $d"
+done
 # Killed containers may take a moment to be reaped: look a few times.
 for _ in 1 2 3 4 5 6 7 8 9 10; do
     procs=$(pgrep -af 'berth-test-|memfd:berth' | grep -v -e "^$$ " -e pgrep || true)

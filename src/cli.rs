@@ -111,6 +111,16 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process
     #[arg(long)]
     pub no_new_privs: bool,
+    /// AppArmor profile of the process (process.apparmorProfile)
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux label of the process (process.selinuxLabel)
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Exec even if the container is paused (the process waits, frozen,
+    /// until it resumes)
+    #[arg(long)]
+    pub ignore_paused: bool,
     /// Pass this many extra file descriptors (from 3 on) to the process
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
@@ -119,6 +129,102 @@ pub struct ExecArgs {
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// `update`'s flags, spelled as runc spells them. Memory sizes take k, m,
+/// g, t suffixes (binary multiples) or are plain bytes; -1 means unlimited.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// A JSON file of linux.resources ("-" for stdin); the flags then
+    /// override its values
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
+    pub memory: Option<i64>,
+    #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
+    pub memory_swap: Option<i64>,
+    #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
+    pub memory_reservation: Option<i64>,
+    #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
+    pub kernel_memory: Option<i64>,
+    #[arg(long, value_parser = parse_size, allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<i64>,
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
+    pub cpu_share: Option<u64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_burst: Option<u64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_idle: Option<i64>,
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    pub id: String,
+}
+
+/// A byte count: digits with an optional k/m/g/t/p suffix (binary, with or
+/// without a trailing "b"/"ib"), or -1.
+pub fn parse_size(s: &str) -> Result<i64, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    if lower == "-1" {
+        return Ok(-1);
+    }
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size (a number with k, m, g, t or p)"
+            ));
+        }
+    };
+    num.parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{s:?} is not a size (a number with k, m, g, t or p)"))
+}
+
+/// A duration as Go writes them: a number with ns, us, ms, s, m or h.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration (e.g. 5s, 500ms, 1m)");
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ns" => n / 1e9,
+        "us" | "µs" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(bad)
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +274,31 @@ pub enum Command {
     },
     /// Print what this runtime supports (runtime-spec features.md JSON)
     Features,
+    /// Change a container's cgroup limits
+    Update(UpdateArgs),
+    /// Freeze every process of a running container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the processes of a container
+    Ps {
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef), after --
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print a container's resource statistics and OOM events as JSON lines
+    Events {
+        /// Print one set of statistics and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between statistics, e.g. 5s, 500ms, 1m
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        id: String,
+    },
     /// Write a default config.json into a bundle
     Spec {
         /// Bundle directory to write config.json into (with --rootless: a

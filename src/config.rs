@@ -199,11 +199,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .flat_map(|s| s.keys())
     {
         match sysctl_namespace(key) {
-            Some(t) if new(t) => {}
+            Some(t) if new(t) || joins_another(namespaces, t) => {}
             Some(t) => {
                 return Err(Error::config(
                     format!("linux.sysctl.{key}"),
-                    format!("needs a new {t} namespace"),
+                    format!(
+                        "needs a {t} namespace of the container's own (new, or joined by a path that is not the host's)"
+                    ),
                 ));
             }
             None => {
@@ -216,6 +218,36 @@ pub fn validate(spec: &Spec) -> Result<()> {
     }
     crate::rootfs::propagation_flags(spec)?;
     crate::lsm::validate(spec)
+}
+
+/// Whether the config joins a namespace of type `t` by a path that is not
+/// the runtime's own (the host's): engines (podman) make the container's
+/// network namespace first and join it, and its sysctls are the
+/// container's.
+fn joins_another(namespaces: &[oci_spec::runtime::LinuxNamespace], t: LinuxNamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let name = match t {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        _ => return false,
+    };
+    let Some(path) = namespaces
+        .iter()
+        .find(|n| n.typ() == t)
+        .and_then(|n| n.path().as_ref())
+    else {
+        return false;
+    };
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    // A path that cannot be read fails later, when it is opened to join.
+    match (
+        id(path),
+        id(Path::new("/proc/self/ns").join(name).as_path()),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs != ours,
+        _ => true,
+    }
 }
 
 #[cfg(test)]

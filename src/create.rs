@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::cgroups::Cgroup;
+use crate::cgroups::systemd::Scope;
 use crate::cli::CreateArgs;
 use crate::error::{Error, PathContext, Result};
 use crate::init::{self, InitArgs, StartBy};
@@ -62,13 +63,14 @@ pub fn create(
     args: &CreateArgs,
     start_by: StartBy,
     own_console: bool,
+    systemd_cgroup: bool,
 ) -> Result<Created> {
     let bundle = match &args.bundle {
         Some(b) => b.clone(),
         None => std::env::current_dir().map_err(|e| Error::path("get", "current directory", e))?,
     };
     let bundle = bundle.canonicalize().at("open bundle", &bundle)?;
-    let spec = config::load(&bundle)?;
+    let mut spec = config::load(&bundle)?;
     config::validate(&spec)?;
     let rootfs = config::rootfs(&spec, &bundle)?;
     phase("config");
@@ -85,6 +87,8 @@ pub fn create(
         cgroup: None,
         child: None,
     };
+    crate::notify::prepare(&mut spec, &dir.path)?;
+    let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
@@ -92,12 +96,14 @@ pub fn create(
     let seccomp = seccomp_spec
         .map(|s| crate::seccomp::compile_cached(s, root))
         .transpose()?;
-    let cgroups_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| PathBuf::from(&args.id));
-    let cgroup = place_in_cgroup(&cgroups_path)?;
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let scope = systemd_cgroup
+        .then(|| Scope::connect(cgroups_path.as_deref(), &args.id))
+        .transpose()?;
+    let mut cgroup = match scope {
+        Some(_) => Cgroup::default(),
+        None => place_in_cgroup(&cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)))?,
+    };
     cleanup.cgroup = Some(cgroup.clone());
     phase("cgroup");
 
@@ -109,6 +115,13 @@ pub fn create(
     let cgroup_fd = cgroup.dir_fd();
     let cgroup_join = clone::CgroupJoin::open(&cgroup)?;
     let mut view_gate = crate::sealed_exe::Gate::new()?;
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    // The limits are written while the init mounts, which it does before
+    // it makes device nodes (it waits for a second Go then): their cost
+    // overlaps with that work. When the init asks for id maps or reports a
+    // forked pid, which want a prompt answer, they are written first.
+    let init_asks = plan.fork_init || (plan.clone_flags.is_empty() && plan.new_user);
+    let overlap = resources.is_some() && !init_asks;
     let pid = clone::fork(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))?;
     if pid == 0 {
         drop(ours);
@@ -125,11 +138,12 @@ pub fn create(
             console: console.as_ref().map(|(theirs, _)| theirs),
             cgroup: &cgroup,
             cgroup_join,
+            await_resources: overlap,
             idmap_userns,
             seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
-            preserve_fds: args.preserve_fds,
+            preserve_fds,
         });
     }
     cleanup.child = Some(pid);
@@ -139,10 +153,26 @@ pub fn create(
     view_gate.forked();
     phase("cloned");
     let maps = id_maps(&spec);
+    // On v1 the init joins its cgroups itself (clone::CgroupJoin), on v2
+    // clone3 placed it; systemd moves it into the scope.
+    if let Some(scope) = &scope {
+        cgroup = scope.add(pid)?;
+        cleanup.cgroup = Some(cgroup.clone());
+    }
     if plan.new_user && !plan.clone_flags.is_empty() {
         namespaces::write_id_maps(pid, maps.0, maps.1)?;
     }
+    if let Some(res) = resources.filter(|_| !overlap) {
+        crate::cgroups::apply(&cgroup, res, false)?;
+    }
     ours.send(&Msg::Go)?;
+    if let Some(res) = resources.filter(|_| overlap) {
+        crate::cgroups::apply(&cgroup, res, false)?;
+        // Refused only when the init is gone (it failed while mounting):
+        // what it said comes next from the socket.
+        let _ = ours.send(&Msg::Go);
+    }
+    phase("resources");
     // The init sets up on its own now: unmount the binary's view meanwhile.
     view_gate.release();
     let mut init_pid = pid;

@@ -46,6 +46,11 @@ pub enum Error {
     #[error("{0}")]
     State(String),
 
+    /// A cgroup operation failed; `what` names the resource or command, and
+    /// libcgroups' message names the file and the value.
+    #[error("{what}: {err}")]
+    Cgroup { what: String, err: String },
+
     /// The container's init process reported a failure while being set up.
     #[error("{0}")]
     Init(String),

@@ -49,6 +49,10 @@ pub struct InitArgs<'a> {
     pub cgroup: &'a Cgroup,
     /// Our v1 cgroup files, joined first thing (see `clone::CgroupJoin`).
     pub cgroup_join: clone::CgroupJoin,
+    /// The runtime writes linux.resources while we mount, and says `Go` once
+    /// done: the device rules (all denied, then each allowed) must not be
+    /// half written when we make device nodes or open the pty.
+    pub await_resources: bool,
     pub idmap_userns: Vec<(usize, OwnedFd)>,
     pub seccomp: Option<&'a crate::seccomp::Program>,
     pub no_pivot: bool,
@@ -105,6 +109,10 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         idmap_userns: &a.idmap_userns,
     };
     let root = rootfs::setup(&ctx)?;
+    if a.await_resources {
+        a.channel.expect(Msg::Go)?;
+    }
+    rootfs::devices(&ctx, &root)?;
     let slave = match a.console {
         Some(sock) => {
             let size = process
@@ -128,7 +136,8 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
-    let mut exec = prepare::prepare(process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
+    let process = crate::activation::own_pid(process);
+    let mut exec = prepare::prepare(&process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
     if let Some(fd) = exec.seccomp_notify.take() {
         a.channel.send(&Msg::SeccompFd)?;
         console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;

@@ -29,22 +29,8 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 
 /// Refuses labels for an LSM this host does not run.
 pub fn validate(spec: &Spec) -> Result<()> {
-    let process = spec.process().as_ref();
-    if process
-        .and_then(|p| nonempty(p.apparmor_profile()))
-        .is_some()
-        && !apparmor_enabled()
-    {
-        return Err(Error::config(
-            "process.apparmorProfile",
-            "is set, but AppArmor is not enabled on this host",
-        ));
-    }
-    if process.and_then(|p| nonempty(p.selinux_label())).is_some() && !selinux_enabled() {
-        return Err(Error::config(
-            "process.selinuxLabel",
-            "is set, but SELinux is not enabled on this host",
-        ));
+    if let Some(p) = spec.process() {
+        validate_process(p)?;
     }
     if spec
         .linux()
@@ -54,6 +40,24 @@ pub fn validate(spec: &Spec) -> Result<()> {
         && !selinux_enabled()
     {
         crate::logging::warn("linux.mountLabel is ignored: SELinux is not enabled on this host");
+    }
+    Ok(())
+}
+
+/// Refuses process labels for an LSM this host does not run (the config's
+/// process, or one `exec` runs).
+pub fn validate_process(p: &Process) -> Result<()> {
+    if nonempty(p.apparmor_profile()).is_some() && !apparmor_enabled() {
+        return Err(Error::config(
+            "process.apparmorProfile",
+            "is set, but AppArmor is not enabled on this host",
+        ));
+    }
+    if nonempty(p.selinux_label()).is_some() && !selinux_enabled() {
+        return Err(Error::config(
+            "process.selinuxLabel",
+            "is set, but SELinux is not enabled on this host",
+        ));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 // The C runtime calls our `main` directly; see there.
 #![cfg_attr(not(test), no_main)]
 
+mod activation;
 mod cgroups;
 mod cli;
 mod clone;
@@ -18,6 +19,7 @@ mod init;
 mod logging;
 mod lsm;
 mod namespaces;
+mod notify;
 mod pidstat;
 mod process;
 mod procfs;

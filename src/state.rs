@@ -22,6 +22,7 @@ const FIFO: &str = "exec.fifo";
 pub enum Status {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -30,6 +31,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -171,13 +173,15 @@ impl State {
 
     /// The status, from the init process: gone or exited (or a different
     /// process under the same pid) is stopped; alive with the exec fifo still
-    /// in place is created; otherwise running.
+    /// in place is created; a frozen cgroup is paused; otherwise running.
     pub fn status(&self, dir: &ContainerDir) -> Status {
         if !self.init_alive() {
             return Status::Stopped;
         }
         if dir.fifo().exists() {
             Status::Created
+        } else if crate::cgroups::is_frozen(&self.cgroup) {
+            Status::Paused
         } else {
             Status::Running
         }

@@ -14,6 +14,8 @@ use nix::sys::termios::{self, SetArg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::notify::Relay;
+
 /// Blocks every signal and returns a signalfd that receives them, so none
 /// is lost while the container is being set up. The container's process
 /// clears the inherited mask before it execs.
@@ -25,8 +27,15 @@ pub fn block_signals() -> anyhow::Result<SignalFd> {
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")
 }
 
-/// Waits for `pid` to exit, forwarding signals and relaying the pty.
-pub fn supervise(init: i32, sfd: &SignalFd, master: Option<OwnedFd>) -> anyhow::Result<i32> {
+/// Waits for `pid` to exit, forwarding signals, relaying the pty and the
+/// container's sd_notify messages (with berth, which the host watches, as
+/// MAINPID).
+pub fn supervise(
+    init: i32,
+    sfd: &SignalFd,
+    master: Option<OwnedFd>,
+    mut notify: Option<Relay>,
+) -> anyhow::Result<i32> {
     let stdin = std::io::stdin();
     let raw = master.as_ref().and_then(|m| {
         let saved = termios::tcgetattr(&stdin).ok()?;
@@ -47,6 +56,9 @@ pub fn supervise(init: i32, sfd: &SignalFd, master: Option<OwnedFd>) -> anyhow::
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
         }
+        if let Some(n) = &notify {
+            fds.push(PollFd::new(n.fd(), PollFlags::POLLIN));
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
             r => r.context("poll")?,
@@ -56,6 +68,17 @@ pub fn supervise(init: i32, sfd: &SignalFd, master: Option<OwnedFd>) -> anyhow::
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
+        if let Some(n) = &notify
+            && ready.last() == Some(&true)
+        {
+            let done = n.relay(std::process::id() as i32).unwrap_or_else(|e| {
+                crate::logging::warn(&format!("NOTIFY_SOCKET: {e}"));
+                true
+            });
+            if done {
+                notify = None;
+            }
+        }
         if let Some(m) = &master {
             if ready[1] {
                 copy(m.as_fd(), std::io::stdout().as_fd());

@@ -154,7 +154,9 @@ fn json_log_lines_carry_the_error() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
-    let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    // conmon's caller (podman) reads the whole file as one JSON document.
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let line: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(line["level"], "error");
     assert!(
         line["msg"]

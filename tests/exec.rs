@@ -175,3 +175,78 @@ fn exec_errors() {
     assert_eq!(code, 1);
     assert!(err.contains("it is stopped"), "{err}");
 }
+
+/// --apparmor and --process-label set the process's labels: on this
+/// machine, without either LSM, they are refused naming the field.
+#[test]
+fn exec_lsm_flags_set_the_process_labels() {
+    let b = running("exec-lsm");
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim() == "Y");
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    for (flag, value, enabled, want) in [
+        (
+            "--apparmor",
+            "berth-test",
+            apparmor,
+            "process.apparmorProfile: is set, but AppArmor is not enabled on this host",
+        ),
+        (
+            "--process-label",
+            "system_u:system_r:container_t:s0",
+            selinux,
+            "process.selinuxLabel: is set, but SELinux is not enabled on this host",
+        ),
+    ] {
+        if enabled {
+            eprintln!("{flag}: the LSM is enabled here; nothing to refuse");
+            continue;
+        }
+        let (code, _, err) = exec(&b, &[flag, value, &b.id, "true"]);
+        assert_eq!(code, 1);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+}
+
+/// A paused (frozen) container refuses exec unless --ignore-paused; then
+/// the process runs once the container thaws.
+#[test]
+fn exec_into_a_paused_container() {
+    let b = running("exec-paused");
+    let state = b
+        .cgroup_dirs()
+        .into_iter()
+        .map(|d| d.join("freezer.state"))
+        .find(|f| f.exists())
+        .expect("a v1 freezer cgroup");
+    let set = |v: &str| {
+        std::fs::write(&state, v).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&state).unwrap().trim() != v {
+            assert!(Instant::now() < deadline, "freezer did not reach {v}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    set("FROZEN");
+    let (code, _, err) = exec(&b, &[&b.id, "true"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("it is paused (--ignore-paused execs anyway)"),
+        "{err}"
+    );
+    b.write_config();
+    let waiting = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["exec", "--ignore-paused", &b.id, "echo", "thawed"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    set("THAWED");
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");
+}

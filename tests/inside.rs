@@ -226,6 +226,51 @@ fn sysctl_is_set_in_the_containers_namespaces() {
     );
 }
 
+/// Engines (podman) make the network namespace first and join it by path:
+/// its sysctls are the container's. The host's own namespace is refused.
+#[test]
+fn sysctl_in_a_joined_network_namespace() {
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "1000"])
+        .spawn()
+        .unwrap();
+    let netns = format!("/proc/{}/ns/net", holder.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::fs::read_link(&netns).ok() == std::fs::read_link("/proc/self/ns/net").ok() {
+        assert!(std::time::Instant::now() < deadline, "unshare --net");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let flip = if host.trim() == "1" { "0" } else { "1" };
+    let join = |b: &mut Bundle, path: &str| {
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+        ns.push(json!({"type": "network", "path": path}));
+        b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": flip});
+    };
+    let mut b = Bundle::new("sysctl-joined", &["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    join(&mut b, &netns);
+    let (code, out, err) = b.run();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{flip}\n"));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host
+    );
+    let mut b = Bundle::new("sysctl-hostns", &["true"]);
+    join(&mut b, "/proc/self/ns/net");
+    let (code, _, err) = b.run();
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(
+            "linux.sysctl.net.ipv4.ip_forward: needs a net namespace of the container's own"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn cwd_env_and_args() {
     let mut b = Bundle::new(

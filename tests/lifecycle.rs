@@ -68,6 +68,9 @@ fn create_start_kill_delete() {
 
     b.ok(&["kill", &b.id, "KILL"]);
     wait_status(&b, "stopped");
+    // runc's words, which engines match to tell "already gone".
+    let out = b.berth(&["kill", &b.id, "KILL"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
     assert_eq!(b.state()["pid"], 0);
     b.ok(&["delete", &b.id]);
     assert!(!b.root.join(&b.id).exists());
@@ -308,4 +311,38 @@ fn features_describe_this_runtime() {
     );
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     assert!(f["annotations"]["io.github.seccomp.libseccomp.version"].is_string());
+}
+
+/// The features document decodes into the runtime-spec's typed Features
+/// (namespace names, seccomp actions and archs are enums there, as in the
+/// Go types containerd decodes it with) and loses nothing on the way: every
+/// field berth prints is one the spec defines.
+#[test]
+fn features_decode_as_the_runtime_spec_types() {
+    let out = std::process::Command::new(common::BERTH)
+        .arg("features")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut de = serde_json::Deserializer::from_slice(&out.stdout);
+    let typed: oci_spec::runtime::Features = serde_path_to_error::deserialize(&mut de)
+        .unwrap_or_else(|e| panic!("features: {}: {}", e.path(), e.inner()));
+    let raw: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let again = serde_json::to_value(&typed).unwrap();
+    assert_eq!(strip_nulls(again), raw, "a field the spec does not define");
+    let linux = typed.linux().as_ref().unwrap();
+    assert!(linux.seccomp().as_ref().unwrap().enabled().unwrap());
+    assert!(linux.cgroup().as_ref().unwrap().v1().unwrap());
+}
+
+fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => m
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, strip_nulls(v)))
+            .collect(),
+        serde_json::Value::Array(a) => a.into_iter().map(strip_nulls).collect(),
+        v => v,
+    }
 }

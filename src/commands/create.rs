@@ -5,8 +5,8 @@ use anyhow::Context;
 use crate::cli::CreateArgs;
 use crate::init::StartBy;
 
-pub fn run(root: &Path, args: &CreateArgs) -> anyhow::Result<i32> {
-    crate::create::create(root, args, StartBy::Fifo, false)
+pub fn run(root: &Path, args: &CreateArgs, systemd: bool) -> anyhow::Result<i32> {
+    crate::create::create(root, args, StartBy::Fifo, false, systemd)
         .with_context(|| format!("create container {}", args.id))?;
     Ok(0)
 }

@@ -24,8 +24,11 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let status = state.status(&dir);
-    if status == Status::Running && !force {
-        bail!("cannot delete container {id}: it is running (stop it first, or use --force)");
+    if matches!(status, Status::Running | Status::Paused) && !force {
+        bail!(
+            "cannot delete container {id}: it is {} (stop it first, or use --force)",
+            status.as_str()
+        );
     }
     destroy(&state).with_context(|| format!("delete container {id}"))?;
     state.run_hooks("poststop", Status::Stopped);
@@ -36,6 +39,10 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
 /// Kills whatever still runs, waits for the init to exit, and removes the
 /// cgroup. Shared by `delete` and by `run` when its container exits.
 pub fn destroy(state: &State) -> Result<(), Error> {
+    // A frozen task acts on SIGKILL only once thawed.
+    if crate::cgroups::is_frozen(&state.cgroup) {
+        crate::cgroups::freeze(&state.cgroup, false)?;
+    }
     if let Some(pidfd) = signal::open_init(state)? {
         signal::send(&pidfd, Signal::SIGKILL)?;
         if !signal::wait_exit(&pidfd, Duration::from_secs(10))? {

@@ -14,11 +14,17 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let id = &args.id;
     let dir = ContainerDir::open(root, id)?;
     let state = State::load(&dir)?;
-    if state.status(&dir) == Status::Stopped {
-        bail!("cannot exec in container {id}: it is stopped");
+    match state.status(&dir) {
+        Status::Stopped => bail!("cannot exec in container {id}: it is stopped"),
+        // The new process would join the frozen cgroup and freeze with it.
+        Status::Paused if !args.ignore_paused => {
+            bail!("cannot exec in container {id}: it is paused (--ignore-paused execs anyway)")
+        }
+        _ => {}
     }
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
+    crate::lsm::validate_process(&process)?;
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
@@ -71,7 +77,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     // The process runs: unmount berth's view while nothing waits on us.
     view_gate.release();
     match sfd {
-        Some(sfd) => crate::supervise::supervise(pid, &sfd, master),
+        Some(sfd) => crate::supervise::supervise(pid, &sfd, master, None),
         None => Ok(0),
     }
 }
@@ -142,6 +148,12 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     }
     if args.no_new_privs {
         p["noNewPrivileges"] = json!(true);
+    }
+    if let Some(profile) = &args.apparmor {
+        p["apparmorProfile"] = json!(profile);
+    }
+    if let Some(label) = &args.process_label {
+        p["selinuxLabel"] = json!(label);
     }
     // From bytes, as config.json is read: one instance of the (large)
     // deserializer serves both.

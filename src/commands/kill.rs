@@ -26,7 +26,8 @@ pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Re
     let dir = ContainerDir::open(root, id)?;
     let state = State::load(&dir)?;
     if state.status(&dir) == Status::Stopped {
-        bail!("cannot kill container {id}: it is not running");
+        // runc's words: engines match them to tell "already gone" apart.
+        bail!("cannot kill container {id}: container not running");
     }
     if all {
         for pid in state.cgroup.pids() {

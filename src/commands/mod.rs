@@ -3,14 +3,18 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -33,15 +37,28 @@ fn state_root(cli: &Cli) -> PathBuf {
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let root = state_root(&cli);
     match cli.command {
-        Command::Create(args) => create::run(&root, &args),
+        Command::Create(args) => create::run(&root, &args, cli.global.systemd_cgroup),
         Command::Start { id } => start::run(&root, &id),
         Command::Run {
             create,
             detach,
             keep,
-        } => run::run(&root, &create, detach, keep),
+        } => run::run(&root, &create, detach, keep, cli.global.systemd_cgroup),
         Command::Exec(args) => exec::run(&root, &args),
         Command::Features => features::run(),
+        Command::Update(args) => update::run(&root, &args),
+        Command::Pause { id } => pause::run(&root, &id, true),
+        Command::Resume { id } => pause::run(&root, &id, false),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::run(&root, &id, format, &ps_args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(&root, &id, stats, interval),
         Command::State { id } => state::run(&root, &id),
         Command::Kill { all, id, signal } => kill::run(&root, &id, signal.as_deref(), all),
         Command::Delete { force, id } => delete::run(&root, &id, force),

@@ -10,27 +10,42 @@ use crate::cli::CreateArgs;
 use crate::init::StartBy;
 use crate::state::ContainerDir;
 
-pub fn run(root: &Path, args: &CreateArgs, detach: bool, keep: bool) -> anyhow::Result<i32> {
+pub fn run(
+    root: &Path,
+    args: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    systemd: bool,
+) -> anyhow::Result<i32> {
     let ctx = || format!("run container {}", args.id);
     if detach {
-        let c = crate::create::create(root, args, StartBy::Channel, false).with_context(ctx)?;
+        let c = crate::create::create(root, args, StartBy::Channel, false, systemd)
+            .with_context(ctx)?;
+        let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
         start(&c)?;
         c.state
             .run_hooks("poststart", crate::state::Status::Running);
+        let pid = c.state.pid;
+        drop(c);
+        if let Some(relay) = notify {
+            relay.wait_ready(pid);
+        }
         return Ok(0);
     }
     let sfd = crate::supervise::block_signals()?;
-    let created = crate::create::create(root, args, StartBy::Channel, true).with_context(ctx)?;
+    let created =
+        crate::create::create(root, args, StartBy::Channel, true, systemd).with_context(ctx)?;
     let master = match &created.console {
         Some(sock) => Some(crate::console::recv_fd(sock)?),
         None => None,
     };
+    let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
     start(&created)?;
     let state = created.state.clone();
     state.run_hooks("poststart", crate::state::Status::Running);
     // Release the lock: kill, state and delete must work while we wait.
     drop(created);
-    let status = crate::supervise::supervise(state.pid, &sfd, master)?;
+    let status = crate::supervise::supervise(state.pid, &sfd, master, notify)?;
     if !keep {
         let dir = ContainerDir::open(root, &args.id)?;
         super::delete::destroy(&state).with_context(ctx)?;

@@ -23,6 +23,8 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     // What the init executes now (berth's protected view): its change tells
     // poststart hooks that the container's program runs.
     let before = if poststart { exe_id(state.pid) } else { None };
+    // Listening before the process runs: nothing it sends is lost.
+    let notify = crate::notify::Relay::listen(&dir.path)?;
     let fifo = dir.fifo();
     // Non-blocking: the init holds the fifo open, so this succeeds at once
     // while it lives; ENXIO means it died.
@@ -38,6 +40,11 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     if poststart {
         wait_for_exec(state.pid, before);
         state.run_hooks("poststart", Status::Running);
+    }
+    if let Some(relay) = notify {
+        // Other commands on this container may run while we wait.
+        drop(dir);
+        relay.wait_ready(state.pid);
     }
     Ok(0)
 }

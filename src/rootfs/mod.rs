@@ -79,8 +79,8 @@ pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
     Ok(Some(f))
 }
 
-/// Everything up to (not including) pivot_root. Returns the rootfs root
-/// handle for the steps that follow (console, pivot).
+/// The mounts: everything up to the devices. Returns the rootfs root handle
+/// for the steps that follow (devices, console, pivot).
 pub fn setup(ctx: &Context) -> Result<Root> {
     // Keep our mounts from propagating back to the host: everything becomes a
     // slave (or private, when asked) before the first mount.
@@ -104,9 +104,16 @@ pub fn setup(ctx: &Context) -> Result<Root> {
     let root = Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
     mounts::mount_all(ctx, &root)?;
     crate::logging::phase("mounts");
-    devices::create(ctx, &root)?;
-    crate::logging::phase("devices");
     Ok(root)
+}
+
+/// Default and configured devices, /dev links: a step of its own because
+/// mknod is checked against the device cgroup, whose rules must be complete
+/// by then (see init).
+pub fn devices(ctx: &Context, root: &Root) -> Result<()> {
+    devices::create(ctx, root)?;
+    crate::logging::phase("devices");
+    Ok(())
 }
 
 /// Masked and read-only paths: after everything else is mounted, so the

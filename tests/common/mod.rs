@@ -90,6 +90,11 @@ impl Bundle {
     /// not pipes: a created container keeps berth's stdio as its own, so a
     /// pipe would not close until the container exits.
     pub fn berth(&self, args: &[&str]) -> Output {
+        self.berth_env(&[], args)
+    }
+
+    /// `berth` with extra environment variables.
+    pub fn berth_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         self.write_config();
         let out_path = self.dir.join(".berth.out");
         let err_path = self.dir.join(".berth.err");
@@ -97,6 +102,7 @@ impl Bundle {
             .arg("--root")
             .arg(&self.root)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out_path).unwrap())

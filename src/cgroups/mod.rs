@@ -1,0 +1,349 @@
+//! Where a container's cgroups live and how its processes get in and out of
+//! them. cgroup v1 (one hierarchy per controller, as on this machine's hybrid
+//! layout) and v2 (one unified hierarchy) are both handled here. Limits,
+//! freezing and statistics go through libcgroups' managers (resources.rs,
+//! freezer.rs, stats.rs) built on the same path.
+
+mod freezer;
+mod resources;
+mod stats;
+pub mod systemd;
+
+pub use freezer::{freeze, is_frozen};
+pub use resources::apply;
+pub use stats::{oom_kills, stats_json};
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, statfs};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use libcgroups::common::AnyCgroupManager;
+
+use crate::error::{Error, PathContext, Result};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// The directories of one container's cgroup: one per v1 hierarchy, or the
+/// single v2 directory, all at `path` below their hierarchy's root. Stored
+/// in state.json so later commands need no discovery.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Cgroup {
+    pub dirs: Vec<PathBuf>,
+    pub unified: bool,
+    #[serde(default)]
+    pub path: PathBuf,
+}
+
+/// One line of /proc/self/cgroup: the hierarchy's controllers and our own
+/// path in it.
+struct Membership {
+    controllers: String,
+    path: PathBuf,
+}
+
+fn own_memberships() -> Result<Vec<Membership>> {
+    let text = fs::read_to_string("/proc/self/cgroup").at("read", "/proc/self/cgroup")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let _id = parts.next()?;
+            let controllers = parts.next()?.to_string();
+            let path = PathBuf::from(parts.next()?);
+            Some(Membership { controllers, path })
+        })
+        .collect())
+}
+
+/// Joins a cgroupsPath onto a hierarchy: absolute paths from its root,
+/// relative ones from the runtime's own cgroup there. ".." is refused so a
+/// config cannot climb out of the hierarchy.
+fn join(mount: &Path, own: &Path, cgroups_path: &Path) -> Result<PathBuf> {
+    if cgroups_path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+    {
+        return Err(Error::config(
+            "linux.cgroupsPath",
+            format!("{} must not contain \"..\"", cgroups_path.display()),
+        ));
+    }
+    let rel = if cgroups_path.is_absolute() {
+        cgroups_path.strip_prefix("/").unwrap_or(cgroups_path)
+    } else {
+        cgroups_path
+    };
+    let base = if cgroups_path.is_absolute() {
+        mount.to_path_buf()
+    } else {
+        mount.join(own.strip_prefix("/").unwrap_or(own))
+    };
+    Ok(base.join(rel))
+}
+
+impl Cgroup {
+    /// Computes the container's cgroup directories for `cgroups_path`
+    /// (the config's linux.cgroupsPath, or the container id when absent).
+    /// A relative path starts at the runtime's own cgroup: on v2 its one
+    /// cgroup; on v1 the cgroup systemd tracks it in (the unified or
+    /// name=systemd line), so the container lands at the same path in every
+    /// hierarchy, which is what libcgroups' v1 manager addresses.
+    pub fn locate(cgroups_path: &Path) -> Result<Cgroup> {
+        let root = Path::new(ROOT);
+        let fs_type = statfs(root).map_err(|e| Error::sys(format!("statfs {ROOT}"), e))?;
+        let own = own_memberships()?;
+        let base = own
+            .iter()
+            .find(|m| m.controllers.is_empty())
+            .or_else(|| own.iter().find(|m| m.controllers == "name=systemd"))
+            .map_or(Path::new("/"), |m| m.path.as_path());
+        let path = join(Path::new("/"), base, cgroups_path)?;
+        let rel = path.strip_prefix("/").unwrap_or(&path);
+        if fs_type.filesystem_type() == CGROUP2_SUPER_MAGIC {
+            return Ok(Cgroup {
+                dirs: vec![root.join(rel)],
+                unified: true,
+                path,
+            });
+        }
+        if fs_type.filesystem_type() != TMPFS_MAGIC {
+            return Err(Error::State(format!(
+                "{ROOT} is neither cgroup2 nor a tmpfs of v1 hierarchies"
+            )));
+        }
+        let mut dirs = Vec::new();
+        for m in own
+            .iter()
+            .filter(|m| !m.controllers.is_empty() && !m.controllers.starts_with("name="))
+        {
+            // systemd mounts each hierarchy at ROOT/<controllers>; a hierarchy
+            // mounted elsewhere is not one we manage.
+            let mount = root.join(&m.controllers);
+            match statfs(&mount) {
+                Ok(s) if s.filesystem_type() == CGROUP_SUPER_MAGIC => {}
+                _ => continue,
+            }
+            dirs.push(mount.join(rel));
+        }
+        Ok(Cgroup {
+            dirs,
+            unified: false,
+            path,
+        })
+    }
+
+    /// libcgroups' manager for this cgroup, for limits, freezing and
+    /// statistics.
+    pub(crate) fn manager(&self) -> Result<AnyCgroupManager> {
+        let fail = |e: &dyn std::fmt::Display| Error::Cgroup {
+            what: format!("cgroup {}", self.path.display()),
+            err: e.to_string(),
+        };
+        if self.unified {
+            libcgroups::v2::manager::Manager::new(ROOT.into(), self.path.clone())
+                .map(|m| m.any())
+                .map_err(|e| fail(&e))
+        } else {
+            libcgroups::v1::Manager::new(&self.path)
+                .map(|m| m.any())
+                .map_err(|e| fail(&e))
+        }
+    }
+
+    /// The directory of one v1 controller (or the v2 directory).
+    pub(crate) fn dir_of(&self, controller: &str) -> Option<&Path> {
+        if self.unified {
+            return self.dirs.first().map(PathBuf::as_path);
+        }
+        self.dirs.iter().map(PathBuf::as_path).find(|d| {
+            d.strip_prefix(ROOT)
+                .ok()
+                .and_then(|r| r.components().next())
+                .and_then(|c| c.as_os_str().to_str())
+                .is_some_and(|h| h.split(',').any(|c| c == controller))
+        })
+    }
+
+    /// Creates every directory; cpuset needs cpus and mems before it accepts
+    /// a task, so they are copied from the nearest parent that has them.
+    pub fn create(&self) -> Result<()> {
+        if self.unified {
+            enable_controllers(&self.dirs[0]);
+        }
+        for dir in &self.dirs {
+            fs::create_dir_all(dir).at("create cgroup", dir)?;
+            if !self.unified && dir.starts_with(Path::new(ROOT).join("cpuset")) {
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    inherit_cpuset(dir, file)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An O_PATH-free directory fd for clone3's CLONE_INTO_CGROUP (v2 only).
+    pub fn dir_fd(&self) -> Option<OwnedFd> {
+        if !self.unified {
+            return None;
+        }
+        fs::File::open(self.dirs.first()?).ok().map(OwnedFd::from)
+    }
+
+    /// Every pid in the container's cgroup, sub-cgroups included.
+    pub fn pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        if let Some(dir) = self
+            .dir_of("pids")
+            .or(self.dirs.first().map(PathBuf::as_path))
+        {
+            procs_under(dir, &mut pids);
+        }
+        pids
+    }
+
+    /// Kills what is left in the cgroup (thawing it first: a frozen task
+    /// cannot act on SIGKILL) and removes every directory, sub-cgroups
+    /// first. A cgroup still busy after two seconds is an error naming it.
+    pub fn destroy(&self) -> Result<()> {
+        if self.dirs.is_empty() {
+            return Ok(());
+        }
+        if is_frozen(self) {
+            let _ = freeze(self, false);
+        }
+        let kill_file = self.dirs[0].join("cgroup.kill");
+        if !(self.unified && fs::write(&kill_file, "1").is_ok()) {
+            self.kill_all();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for dir in &self.dirs {
+            self.remove_tree(dir, deadline)?;
+        }
+        Ok(())
+    }
+
+    fn kill_all(&self) {
+        for pid in self.pids() {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    fn remove_tree(&self, dir: &Path, deadline: Instant) -> Result<()> {
+        if let Ok(entries) = fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    self.remove_tree(&e.path(), deadline)?;
+                }
+            }
+        }
+        loop {
+            match fs::remove_dir(dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    self.kill_all();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(Error::path("remove cgroup", dir, e)),
+            }
+        }
+    }
+}
+
+fn procs_under(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                procs_under(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// On v2 a controller's files exist in a cgroup only when its parent
+/// delegates it: every controller the root offers is enabled down the path.
+/// A level that refuses (processes of its own, a controller not delegated)
+/// is left as it is; a limit that needs the controller then fails naming
+/// its file.
+fn enable_controllers(dir: &Path) {
+    let root = Path::new(ROOT);
+    let Ok(available) = fs::read_to_string(root.join("cgroup.controllers")) else {
+        return;
+    };
+    let wanted: String = available
+        .split_whitespace()
+        .map(|c| format!("+{c} "))
+        .collect();
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return;
+    };
+    let mut level = root.to_path_buf();
+    for c in rel.parent().into_iter().flat_map(Path::components) {
+        delegate(&level, &wanted);
+        level.push(c);
+        let _ = fs::create_dir(&level);
+    }
+    delegate(&level, &wanted);
+}
+
+/// One write for all controllers; if the kernel refuses the set, each one
+/// alone, so one controller that cannot be enabled does not cost the rest.
+fn delegate(level: &Path, wanted: &str) {
+    let file = level.join("cgroup.subtree_control");
+    if fs::write(&file, wanted.trim_end()).is_err() {
+        for c in wanted.split_whitespace() {
+            let _ = fs::write(&file, c);
+        }
+    }
+}
+
+fn inherit_cpuset(dir: &Path, file: &str) -> Result<()> {
+    let own = fs::read_to_string(dir.join(file)).at("read", dir.join(file))?;
+    if !own.trim().is_empty() {
+        return Ok(());
+    }
+    let mut parent = dir.parent();
+    while let Some(p) = parent {
+        let value = fs::read_to_string(p.join(file)).at("read", p.join(file))?;
+        if !value.trim().is_empty() {
+            // Parents between `p` and `dir` are empty too: fill them top-down.
+            let mut chain: Vec<&Path> = dir.ancestors().take_while(|a| *a != p).collect();
+            chain.reverse();
+            for d in chain {
+                fs::write(d.join(file), value.trim()).at("write", d.join(file))?;
+            }
+            return Ok(());
+        }
+        parent = p.parent();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_absolute_and_relative_paths() {
+        let m = Path::new("/sys/fs/cgroup/memory");
+        let own = Path::new("/user.slice");
+        assert_eq!(join(m, own, Path::new("/a/b")).unwrap(), m.join("a/b"));
+        assert_eq!(
+            join(m, own, Path::new("c")).unwrap(),
+            m.join("user.slice/c")
+        );
+        let err = join(m, own, Path::new("/a/../../etc"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("linux.cgroupsPath: /a/../../etc"), "{err}");
+    }
+}

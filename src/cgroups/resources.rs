@@ -1,0 +1,151 @@
+//! linux.resources written into the container's cgroup, at create and by
+//! `update`. libcgroups' managers do the writing and the v1/v2 mapping
+//! (cpu.shares to cpu.weight, swap on v2 as memory.swap.max = swap - limit,
+//! "max" for -1, the v2 device filter as an eBPF program); around them this
+//! module does what they leave out: refusing v2-only keys on v1, the
+//! kernel-memory limits this kernel no longer has, useHierarchy,
+//! checkBeforeUpdate and rdma.
+
+use std::fs;
+
+use libcgroups::common::{CgroupManager, ControllerOpt};
+use oci_spec::runtime::LinuxResources;
+
+use super::Cgroup;
+use crate::error::{Error, Result};
+use crate::logging::warn;
+
+/// Applies `resources` to the cgroup. `update` is true for `berth update`,
+/// where checkBeforeUpdate applies.
+pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()> {
+    if cg.dirs.is_empty() {
+        // Rootless without a delegated cgroup: create already warned.
+        return Ok(());
+    }
+    check_unified(cg, resources)?;
+    let mut res = resources.clone();
+    let mut kernel = None;
+    if let Some(mut memory) = *res.memory() {
+        kernel = Some((memory.kernel(), memory.kernel_tcp()));
+        memory.set_kernel(None);
+        memory.set_kernel_tcp(None);
+        if update && memory.check_before_update() == Some(true) {
+            check_usage(cg, memory.limit())?;
+        }
+        if let Some(h) = memory.use_hierarchy().filter(|_| !cg.unified) {
+            write(
+                cg,
+                "memory",
+                "memory.use_hierarchy",
+                if h { "1" } else { "0" },
+            )?;
+        }
+        res.set_memory(Some(memory));
+    }
+    let disable_oom_killer = res
+        .memory()
+        .as_ref()
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    let opt = ControllerOpt {
+        resources: &res,
+        freezer_state: None,
+        oom_score_adj: None,
+        disable_oom_killer,
+    };
+    cg.manager()?.apply(&opt).map_err(|e| Error::Cgroup {
+        what: "linux.resources".into(),
+        err: e.to_string(),
+    })?;
+    if let Some((k, tcp)) = kernel {
+        kernel_memory(cg, "kernel", "memory.kmem.limit_in_bytes", k);
+        kernel_memory(cg, "kernelTCP", "memory.kmem.tcp.limit_in_bytes", tcp);
+    }
+    if let Some(rdma) = resources.rdma() {
+        for (device, limit) in rdma {
+            let mut line = device.clone();
+            if let Some(h) = limit.hca_handles() {
+                line += &format!(" hca_handle={h}");
+            }
+            if let Some(o) = limit.hca_objects() {
+                line += &format!(" hca_object={o}");
+            }
+            write(cg, "rdma", "rdma.max", &line)?;
+        }
+    }
+    Ok(())
+}
+
+/// `unified` holds v2 file names; on v1 there is nowhere to write them.
+fn check_unified(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
+    let Some(unified) = resources.unified().as_ref().filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    if cg.unified {
+        return Ok(());
+    }
+    let mut keys: Vec<&String> = unified.keys().collect();
+    keys.sort();
+    Err(Error::config(
+        format!("linux.resources.unified.{}", keys[0]),
+        "cgroup v2 files cannot be set on this host's cgroup v1 hierarchies",
+    ))
+}
+
+/// checkBeforeUpdate: a new memory limit below what the container already
+/// uses is refused rather than left to the OOM killer.
+fn check_usage(cg: &Cgroup, limit: Option<i64>) -> Result<()> {
+    let Some(limit) = limit.filter(|l| *l > 0) else {
+        return Ok(());
+    };
+    let file = if cg.unified {
+        "memory.current"
+    } else {
+        "memory.usage_in_bytes"
+    };
+    let Some(dir) = cg.dir_of("memory") else {
+        return Ok(());
+    };
+    let usage: i64 = fs::read_to_string(dir.join(file))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    if usage > limit {
+        return Err(Error::config(
+            "linux.resources.memory.limit",
+            format!("{limit} is below the container's current usage {usage} (checkBeforeUpdate)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Kernel-memory limits are gone from cgroup v2, and from v1 since Linux
+/// 5.16 (the file remains, a write is accepted and changes nothing):
+/// accepted, and ignored with a warning, as the engines expect. Whether the
+/// limit holds is told by reading it back.
+fn kernel_memory(cg: &Cgroup, field: &str, file: &str, value: Option<i64>) {
+    let Some(v) = value else { return };
+    let held = !cg.unified
+        && cg.dir_of("memory").is_some_and(|d| {
+            let path = d.join(file);
+            fs::write(&path, v.to_string()).is_ok()
+                && fs::read_to_string(&path).is_ok_and(|t| t.trim() == v.to_string())
+        });
+    if !held {
+        warn(&format!(
+            "linux.resources.memory.{field}: {v} ignored, this kernel has no kernel-memory limit ({file})"
+        ));
+    }
+}
+
+fn write(cg: &Cgroup, controller: &str, file: &str, value: &str) -> Result<()> {
+    let dir = cg.dir_of(controller).ok_or_else(|| Error::Cgroup {
+        what: format!("linux.resources ({file})"),
+        err: format!("no {controller} controller on this host"),
+    })?;
+    let path = dir.join(file);
+    fs::write(&path, value).map_err(|e| Error::Cgroup {
+        what: "linux.resources".into(),
+        err: format!("failed to write {value} to {}: {e}", path.display()),
+    })
+}
