@@ -115,12 +115,13 @@ cgroup_remove() {
 
 # berth_leaks ROOT CGROUP_PARENT [PATTERN]: what berth left once the engine
 # has removed every container: state directories under its --root (in the
-# sandbox), container cgroups under CGROUP_PARENT whose name matches PATTERN
+# sandbox; the compiled seccomp filters cached there are not a container's),
+# container cgroups under CGROUP_PARENT whose name matches PATTERN
 # (default: any), berth processes. Prints them; fails if there are any.
 berth_leaks() {
 	local root=$1 parent=$2 pattern=${3:-.} leaks
 	leaks=$(
-		in_sandbox sh -c "ls -A '$root' 2>/dev/null" | sed 's/^/state dir: /'
+		in_sandbox sh -c "ls -A '$root' 2>/dev/null" | grep -vx '~seccomp-cache' | sed 's/^/state dir: /'
 		cgroup_children "$parent" | grep -E "$pattern" | sed 's/^/cgroup: /'
 		sandbox_berth_procs | sed 's/^/process: /'
 	)

@@ -11,11 +11,10 @@ use std::path::Path;
 use nix::mount::{MsFlags, mount};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use nix::sys::stat::{SFlag, fstat};
-use pathrs::Root;
-use pathrs::flags::OpenFlags;
 
 use crate::error::{Error, Result, SysContext};
 use crate::rootfs::fd_path;
+use crate::rootfs::inroot::Root;
 
 nix::ioctl_write_ptr_bad!(set_ptlck, libc::TIOCSPTLCK, libc::c_int);
 nix::ioctl_write_ptr_bad!(set_winsz, libc::TIOCSWINSZ, libc::winsize);
@@ -35,12 +34,9 @@ pub fn setup_pty(
     bind_console: bool,
 ) -> Result<OwnedFd> {
     let ptmx_path = Path::new("/dev/pts/ptmx");
-    let handle = root
-        .resolve(ptmx_path)
-        .map_err(|e| Error::resolve("resolve", ptmx_path, e))?;
-    let master = handle
-        .reopen(OpenFlags::O_RDWR | OpenFlags::O_NOCTTY | OpenFlags::O_CLOEXEC)
-        .map_err(|e| Error::resolve("open", ptmx_path, e))?;
+    let master = root
+        .open_in(ptmx_path, libc::O_RDWR | libc::O_NOCTTY)
+        .map_err(|e| Error::path("open", ptmx_path, e))?;
     let st = fstat(master.as_raw_fd()).sys(|| "stat /dev/pts/ptmx".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || libc::major(st.st_rdev) != 5 || libc::minor(st.st_rdev) != 2 {

@@ -14,8 +14,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
+use crate::cgroups::Cgroup;
 use crate::cgroups::systemd::Scope;
-use crate::cgroups::{Cgroup, Limits};
 use crate::cli::CreateArgs;
 use crate::error::{Error, PathContext, Result};
 use crate::init::{self, InitArgs, StartBy};
@@ -93,7 +93,9 @@ pub fn create(
     let joins = namespaces::open_joins(&plan)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let seccomp = seccomp_spec.map(crate::seccomp::compile).transpose()?;
+    let seccomp = seccomp_spec
+        .map(|s| crate::seccomp::compile_cached(s, root))
+        .transpose()?;
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let scope = systemd_cgroup
         .then(|| Scope::connect(cgroups_path.as_deref(), &args.id))
@@ -111,6 +113,15 @@ pub fn create(
     };
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = cgroup.dir_fd();
+    let cgroup_join = clone::CgroupJoin::open(&cgroup)?;
+    let mut view_gate = crate::sealed_exe::Gate::new()?;
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    // The limits are written while the init mounts, which it does before
+    // it makes device nodes (it waits for a second Go then): their cost
+    // overlaps with that work. When the init asks for id maps or reports a
+    // forked pid, which want a prompt answer, they are written first.
+    let init_asks = plan.fork_init || (plan.clone_flags.is_empty() && plan.new_user);
+    let overlap = resources.is_some() && !init_asks;
     let pid = clone::fork(plan.clone_flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))?;
     if pid == 0 {
         drop(ours);
@@ -126,6 +137,8 @@ pub fn create(
             fifo,
             console: console.as_ref().map(|(theirs, _)| theirs),
             cgroup: &cgroup,
+            cgroup_join,
+            await_resources: overlap,
             idmap_userns,
             seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
@@ -136,29 +149,32 @@ pub fn create(
     cleanup.child = Some(pid);
     drop(theirs);
     drop(fifo);
+    drop(cgroup_join);
+    view_gate.forked();
     phase("cloned");
     let maps = id_maps(&spec);
+    // On v1 the init joins its cgroups itself (clone::CgroupJoin), on v2
+    // clone3 placed it; systemd moves it into the scope.
     if let Some(scope) = &scope {
         cgroup = scope.add(pid)?;
         cleanup.cgroup = Some(cgroup.clone());
-    } else if !cgroup.unified {
-        cgroup.add(pid)?;
     }
     if plan.new_user && !plan.clone_flags.is_empty() {
         namespaces::write_id_maps(pid, maps.0, maps.1)?;
     }
+    if let Some(res) = resources.filter(|_| !overlap) {
+        crate::cgroups::apply(&cgroup, res, false)?;
+    }
     ours.send(&Msg::Go)?;
-    // The limits are prepared while the init sets up its rootfs, so their
-    // cost overlaps with that work, and written when it asks for its hooks
-    // or reports ready: after its mknods, before any code of the
-    // container's runs (as runc does).
-    let mut limits = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .map(|r| Limits::new(&cgroup, r))
-        .transpose()?;
-    phase("limits prepared");
+    if let Some(res) = resources.filter(|_| overlap) {
+        crate::cgroups::apply(&cgroup, res, false)?;
+        // Refused only when the init is gone (it failed while mounting):
+        // what it said comes next from the socket.
+        let _ = ours.send(&Msg::Go);
+    }
+    phase("resources");
+    // The init sets up on its own now: unmount the binary's view meanwhile.
+    view_gate.release();
     let mut init_pid = pid;
     loop {
         match ours.recv()? {
@@ -181,7 +197,6 @@ pub fn create(
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
-                write_limits(&mut limits)?;
                 let state = creating_state(&spec, &args.id, init_pid, &bundle).to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
@@ -197,10 +212,7 @@ pub fn create(
                 }
                 ours.send(&Msg::HookState(state))?;
             }
-            Some(Msg::Ready) => {
-                write_limits(&mut limits)?;
-                break;
-            }
+            Some(Msg::Ready) => break,
             Some(Msg::Fail(s)) => return Err(Error::Init(s)),
             Some(m) => {
                 return Err(Error::State(format!(
@@ -247,14 +259,6 @@ pub fn create(
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),
     })
-}
-
-fn write_limits(limits: &mut Option<Limits>) -> Result<()> {
-    if let Some(l) = limits.take() {
-        l.write(false)?;
-        phase("limits written");
-    }
-    Ok(())
 }
 
 /// The container's cgroup. A user the cgroups are not delegated to

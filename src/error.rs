@@ -24,7 +24,7 @@ pub enum Error {
     #[error("{op}: {err}")]
     Sys { op: String, err: Errno },
 
-    /// Root-confined path resolution (pathrs) failed.
+    /// Opening the private procfs (pathrs) failed.
     #[error("{op} {}: {}", path.display(), chain(err.as_ref()))]
     Resolve {
         op: &'static str,
@@ -108,14 +108,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-/// The errno behind a pathrs error, if a system call failed.
-pub fn pathrs_errno(e: &pathrs::error::Error) -> Option<i32> {
-    match e.kind() {
-        pathrs::error::ErrorKind::OsError(n) => n,
-        _ => None,
-    }
 }
 
 /// Attaches the failing operation to an `Errno` result.

@@ -30,9 +30,11 @@ pub struct Request<'a> {
     pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
-/// Starts the process; returns its pid and the channel on which it waits
-/// for `Msg::Start` (sent once the caller has written its pid file).
-pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
+/// Starts the process; returns its pid, the channel on which it waits for
+/// `Msg::Start` (sent once the caller has written its pid file), and the
+/// gate for unmounting berth's view once the process runs: before that the
+/// runtime must answer the child at once (`Pid`, then `Ready`).
+pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     let flags = r
         .spec
         .linux()
@@ -43,13 +45,15 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
         .fold(CloneFlags::empty(), |f, ns| f | namespaces::flag(ns.typ()));
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = r.state.cgroup.dir_fd();
+    let mut cgroup_join = clone::CgroupJoin::open(&r.state.cgroup)?;
+    let mut view_gate = crate::sealed_exe::Gate::new()?;
     let pid = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
     )?;
     if pid == 0 {
         drop(ours);
-        let err = match child(r, flags, &theirs) {
+        let err = match cgroup_join.join().and_then(|()| child(r, flags, &theirs)) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -58,14 +62,14 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
         unsafe { libc::_exit(1) }
     }
     drop(theirs);
+    drop(cgroup_join);
+    view_gate.forked();
+    crate::logging::phase("cloned");
     let fail = |e: Error| {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    if !r.state.cgroup.unified {
-        r.state.cgroup.add(pid).map_err(fail)?;
-    }
     ours.send(&Msg::Go).map_err(fail)?;
     let mut exec_pid = pid;
     loop {
@@ -87,7 +91,7 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel)> {
                     fd,
                 )?;
             }
-            Some(Msg::Ready) => return Ok((exec_pid, ours)),
+            Some(Msg::Ready) => return Ok((exec_pid, ours, view_gate)),
             Some(Msg::Fail(s)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 return Err(Error::Init(s));
@@ -139,6 +143,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
             nix::errno::Errno::from_raw(e),
         )
     })?;
+    crate::logging::phase("namespaces");
     if r.state.host_mounts {
         // No mount namespace to join: the container's root is a chroot.
         nix::unistd::chroot(&r.state.rootfs)
@@ -146,7 +151,8 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
         nix::unistd::chdir("/").sys(|| "chdir /".into())?;
     }
     if let Some(sock) = r.console {
-        let root = pathrs::Root::open("/").map_err(|e| Error::resolve("open", "/", e))?;
+        let root = crate::rootfs::inroot::Root::open("/".as_ref())
+            .map_err(|e| Error::path("open", "/", e))?;
         let size = r
             .process
             .console_size()
@@ -170,6 +176,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
         console::send_fd(channel, fd.as_fd(), "seccomp notify fd")?;
     }
     clone::die_with_parent(false)?;
+    crate::logging::phase("process");
     channel.send(&Msg::Ready)?;
     channel.expect(Msg::Start)?;
     Err(exec.exec())

@@ -47,6 +47,12 @@ pub struct InitArgs<'a> {
     pub fifo: Option<OwnedFd>,
     pub console: Option<&'a UnixStream>,
     pub cgroup: &'a Cgroup,
+    /// Our v1 cgroup files, joined first thing (see `clone::CgroupJoin`).
+    pub cgroup_join: clone::CgroupJoin,
+    /// The runtime writes linux.resources while we mount, and says `Go` once
+    /// done: the device rules (all denied, then each allowed) must not be
+    /// half written when we make device nodes or open the pty.
+    pub await_resources: bool,
     pub idmap_userns: Vec<(usize, OwnedFd)>,
     pub seccomp: Option<&'a crate::seccomp::Program>,
     pub no_pivot: bool,
@@ -66,6 +72,7 @@ pub fn run(mut a: InitArgs) -> ! {
 }
 
 fn setup(a: &mut InitArgs) -> Result<Infallible> {
+    a.cgroup_join.join()?;
     close_foreign_fds(a)?;
     // Exact modes for the nodes and directories we create.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -102,6 +109,10 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         idmap_userns: &a.idmap_userns,
     };
     let root = rootfs::setup(&ctx)?;
+    if a.await_resources {
+        a.channel.expect(Msg::Go)?;
+    }
+    rootfs::devices(&ctx, &root)?;
     let slave = match a.console {
         Some(sock) => {
             let size = process

@@ -5,8 +5,11 @@
 //! dropped when no_new_privs is off (loading then needs CAP_SYS_ADMIN), or
 //! before the process reports ready when a notify listener must get the fd.
 
-use std::io::{Read, Seek};
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Seek, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
 use std::str::FromStr;
 
 use libseccomp::{
@@ -72,7 +75,88 @@ fn lib_err(field: String) -> impl FnOnce(libseccomp::error::SeccompError) -> Err
     move |e| Error::config(field, e.to_string())
 }
 
-pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
+/// The directory of compiled filters under the state root; not a valid
+/// container id (`~`), so no container can be named after it.
+pub const CACHE_DIR: &str = "~seccomp-cache";
+
+/// `compile`, through a cache of compiled filters in the state root (crun
+/// keeps one too): libseccomp takes about 13 ms here for podman's default
+/// profile, and engines give every container the same few profiles. An
+/// entry holds its whole key (format, this binary's size and mtime,
+/// libseccomp's API level, the profile as JSON) and is used only when that
+/// key matches byte for byte, so the file name (a hash of the key) can
+/// collide without harm. The cache is as trusted as the state root beside
+/// it (root's, mode 0700); a process running from a memfd copy (unprivileged
+/// fallback) has no stable identity and does not cache.
+pub fn compile_cached(s: &LinuxSeccomp, root: &Path) -> Result<Program> {
+    let Some(key) = cache_key(s) else {
+        return compile(s);
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let dir = root.join(CACHE_DIR);
+    let file = dir.join(format!("{:016x}", h.finish()));
+    if let Some(p) = std::fs::read(&file).ok().and_then(|b| decode(&b, &key)) {
+        return Ok(p);
+    }
+    let p = compile(s)?;
+    if let Err(e) = store(&dir, &file, &key, &p) {
+        crate::logging::debug(&format!("seccomp cache {}: {e} (not kept)", file.display()));
+    }
+    Ok(p)
+}
+
+const CACHE_MAGIC: &[u8; 8] = b"berthsc1";
+
+fn cache_key(s: &LinuxSeccomp) -> Option<Vec<u8>> {
+    let (size, mtime) = crate::sealed_exe::binary_identity()?;
+    let mut key = format!(
+        "{} {size} {mtime} api{}\n",
+        env!("CARGO_PKG_VERSION"),
+        libseccomp::get_api()
+    )
+    .into_bytes();
+    serde_json::to_writer(&mut key, s).ok()?;
+    Some(key)
+}
+
+/// An entry: magic, key length (u32 LE), key, flags (u32 LE), BPF.
+fn decode(b: &[u8], key: &[u8]) -> Option<Program> {
+    let rest = b.strip_prefix(CACHE_MAGIC)?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let (stored, rest) = rest.split_at_checked(u32::from_le_bytes(*len) as usize)?;
+    let (flags, bpf) = rest.split_first_chunk::<4>()?;
+    (stored == key && !bpf.is_empty() && bpf.len() % 8 == 0).then(|| Program {
+        bpf: bpf.to_vec(),
+        flags: u32::from_le_bytes(*flags),
+    })
+}
+
+/// Writes an entry atomically (temporary file, then rename).
+fn store(dir: &Path, file: &Path, key: &[u8], p: &Program) -> std::io::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let len = u32::try_from(key.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut b = Vec::with_capacity(16 + key.len() + p.bpf.len());
+    b.extend_from_slice(CACHE_MAGIC);
+    b.extend_from_slice(&len.to_le_bytes());
+    b.extend_from_slice(key);
+    b.extend_from_slice(&p.flags.to_le_bytes());
+    b.extend_from_slice(&p.bpf);
+    f.write_all(&b)?;
+    std::fs::rename(&tmp, file)
+}
+
+fn compile(s: &LinuxSeccomp) -> Result<Program> {
     let default = action(
         s.default_action(),
         s.default_errno_ret(),
@@ -284,4 +368,55 @@ pub fn flag_supported(flag: LinuxSeccompFilterFlag) -> bool {
     // fails to read the program; nothing is installed.
     let r = unsafe { libc::syscall(libc::SYS_seccomp, 1, bits, std::ptr::null::<u8>()) };
     r < 0 && nix::errno::Errno::last() == nix::errno::Errno::EFAULT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(errno: u32) -> LinuxSeccomp {
+        serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_filters_are_the_compiled_ones() {
+        let root = std::env::temp_dir().join(format!("berth-sc-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let fresh = compile(&profile(1)).unwrap();
+        let first = compile_cached(&profile(1), &root).unwrap();
+        let entries: Vec<_> = std::fs::read_dir(root.join(CACHE_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let cached = compile_cached(&profile(1), &root).unwrap();
+        assert_eq!(
+            (first.bpf.as_slice(), first.flags),
+            (fresh.bpf.as_slice(), fresh.flags)
+        );
+        assert_eq!(cached.bpf, fresh.bpf);
+        // Another profile gets its own filter, not the cached one.
+        let other = compile_cached(&profile(2), &root).unwrap();
+        assert_ne!(other.bpf, fresh.bpf);
+        // A damaged entry is compiled again and replaced.
+        std::fs::write(&entries[0], b"berthsc1garbage").unwrap();
+        assert_eq!(compile_cached(&profile(1), &root).unwrap().bpf, fresh.bpf);
+        assert!(
+            decode(
+                &std::fs::read(&entries[0]).unwrap(),
+                &cache_key(&profile(1)).unwrap()
+            )
+            .is_some()
+        );
+        // An entry is used only for its own key.
+        let entry = std::fs::read(&entries[0]).unwrap();
+        assert!(decode(&entry, &cache_key(&profile(2)).unwrap()).is_none());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

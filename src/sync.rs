@@ -80,7 +80,10 @@ impl Channel {
         let mut buf = [0u8; 8192];
         let n = loop {
             match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::errno::Errno::EINTR) => continue,
+                // ECONNRESET: the peer exited with a message of ours still
+                // unread (a Go sent as it failed). The error is reported
+                // once; what the peer sent before (its Fail) still waits.
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
                 r => break r.map_err(|e| Error::sys("receive on the sync socket", e))?,
             }
         };

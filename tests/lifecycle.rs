@@ -39,9 +39,11 @@ fn create_start_kill_delete() {
     // The process sits in its cgroup before it runs the container's code.
     let procs = std::fs::read_to_string(b.cgroup_dirs()[0].join("cgroup.procs")).unwrap();
     assert!(procs.lines().any(|l| l == pid.to_string()), "{procs}");
-    // Not yet exec'd: still berth (the sealed copy), not sleep.
+    // Not yet exec'd: still berth (its protected view, not the host
+    // file), not sleep.
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().contains("memfd:berth"), "{exe:?}");
+    assert!(exe.to_string_lossy().contains("berth"), "{exe:?}");
+    assert_ne!(exe, std::path::Path::new(common::BERTH));
 
     let list = b.ok(&["list"]);
     assert!(

@@ -10,11 +10,10 @@ mod stats;
 pub mod systemd;
 
 pub use freezer::{freeze, is_frozen};
-pub use resources::{Limits, apply};
+pub use resources::apply;
 pub use stats::{oom_kills, stats_json};
 
 use std::fs;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -184,20 +183,6 @@ impl Cgroup {
                     inherit_cpuset(dir, file)?;
                 }
             }
-        }
-        Ok(())
-    }
-
-    /// Moves `pid` into every directory.
-    pub fn add(&self, pid: i32) -> Result<()> {
-        let text = pid.to_string();
-        for dir in &self.dirs {
-            let procs = dir.join("cgroup.procs");
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&procs)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
-                .at("add process to", &procs)?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 
 use std::fs;
 
-use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
+use libcgroups::common::{CgroupManager, ControllerOpt};
 use oci_spec::runtime::LinuxResources;
 
 use super::Cgroup;
@@ -18,51 +18,14 @@ use crate::logging::warn;
 /// Applies `resources` to the cgroup. `update` is true for `berth update`,
 /// where checkBeforeUpdate applies.
 pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()> {
-    Limits::new(cg, resources)?.write(update)
-}
-
-/// Limits ready to be written: the manager is built (on v1 libcgroups
-/// reads the mount table once per controller, the costly part) and the
-/// input checked, but nothing is written yet. create builds this while the
-/// init sets up its rootfs and writes it once the init is done creating
-/// devices: a device rule list is rewritten deny-first, and a mknod in the
-/// middle of that would fail.
-pub struct Limits<'a> {
-    cg: &'a Cgroup,
-    resources: &'a LinuxResources,
-    manager: Option<AnyCgroupManager>,
-}
-
-impl<'a> Limits<'a> {
-    pub fn new(cg: &'a Cgroup, resources: &'a LinuxResources) -> Result<Self> {
+    if cg.dirs.is_empty() {
         // Rootless without a delegated cgroup: create already warned.
-        let manager = if cg.dirs.is_empty() {
-            None
-        } else {
-            check_unified(cg, resources)?;
-            Some(cg.manager()?)
-        };
-        Ok(Limits {
-            cg,
-            resources,
-            manager,
-        })
+        return Ok(());
     }
-
-    pub fn write(self, update: bool) -> Result<()> {
-        let Some(manager) = self.manager else {
-            return Ok(());
-        };
-        write_all(self.cg, &manager, self.resources, update)
+    if !cg.unified && only_devices(resources) {
+        return v1_devices(cg, resources);
     }
-}
-
-fn write_all(
-    cg: &Cgroup,
-    manager: &AnyCgroupManager,
-    resources: &LinuxResources,
-    update: bool,
-) -> Result<()> {
+    check_unified(cg, resources)?;
     let mut res = resources.clone();
     let mut kernel = None;
     if let Some(mut memory) = *res.memory() {
@@ -93,7 +56,7 @@ fn write_all(
         oom_score_adj: None,
         disable_oom_killer,
     };
-    manager.apply(&opt).map_err(|e| Error::Cgroup {
+    cg.manager()?.apply(&opt).map_err(|e| Error::Cgroup {
         what: "linux.resources".into(),
         err: e.to_string(),
     })?;
@@ -112,6 +75,68 @@ fn write_all(
             }
             write(cg, "rdma", "rdma.max", &line)?;
         }
+    }
+    Ok(())
+}
+
+/// Device rules and nothing else: what `runc spec` (and so most bundles)
+/// asks for.
+fn only_devices(resources: &LinuxResources) -> bool {
+    let mut devices = LinuxResources::default();
+    devices.set_devices(resources.devices().clone());
+    *resources == devices
+}
+
+/// What libcgroups' v1 devices controller writes after the config's rules:
+/// its default devices (null, zero, full, tty, urandom, random), then its
+/// allow list (mknod of any device, console, pts, ptmx, tun), in its order.
+const V1_DEFAULT_DEVICE_RULES: &[&str] = &[
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 5:0 rwm",
+    "c 1:9 rwm",
+    "c 1:8 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 5:1 rwm",
+    "c 136:* rwm",
+    "c 5:2 rwm",
+    "c 10:200 rwm",
+];
+
+/// Device rules on v1, written as libcgroups writes them but without its
+/// manager: building one discovers every controller's mount point by
+/// reading mountinfo and /proc/self/cgroup through a verified procfs, twelve
+/// times each, 1.5 to 2 ms of every create. The directory is already known.
+fn v1_devices(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
+    let dir = cg.dir_of("devices").ok_or_else(|| Error::Cgroup {
+        what: "linux.resources.devices".into(),
+        err: "no devices controller on this host".into(),
+    })?;
+    let config = resources
+        .devices()
+        .iter()
+        .flatten()
+        .map(|d| (d.allow(), d.to_string()));
+    let defaults = V1_DEFAULT_DEVICE_RULES
+        .iter()
+        .map(|r| (true, r.to_string()));
+    for (allow, rule) in config.chain(defaults) {
+        let file = dir.join(if allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        });
+        // One rule per write: the kernel parses each write as one rule.
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, rule.as_bytes()))
+            .map_err(|e| Error::Cgroup {
+                what: "linux.resources.devices".into(),
+                err: format!("failed to write {rule} to {}: {e}", file.display()),
+            })?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
     crate::lsm::validate_process(&process)?;
+    crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
     let terminal = process.terminal().unwrap_or(false);
@@ -47,7 +48,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::compile)
+        .map(|s| crate::seccomp::compile_cached(s, root))
         .transpose()?;
     let request = Request {
         state: &state,
@@ -58,7 +59,9 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         preserve_fds: args.preserve_fds,
         seccomp: seccomp.as_ref(),
     };
-    let (pid, channel) = spawn(&request).with_context(|| format!("exec in container {id}"))?;
+    let (pid, channel, view_gate) =
+        spawn(&request).with_context(|| format!("exec in container {id}"))?;
+    crate::logging::phase("ready");
     // Other commands on this container may run while the process does.
     drop(dir);
     if let Some(p) = &args.pid_file {
@@ -71,6 +74,8 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     channel
         .start()
         .with_context(|| format!("exec in container {id}"))?;
+    // The process runs: unmount berth's view while nothing waits on us.
+    view_gate.release();
     match sfd {
         Some(sfd) => crate::supervise::supervise(pid, &sfd, master, None),
         None => Ok(0),
@@ -150,8 +155,10 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     if let Some(label) = &args.process_label {
         p["selinuxLabel"] = json!(label);
     }
+    // From bytes, as config.json is read: one instance of the (large)
+    // deserializer serves both.
     let text = p.to_string();
-    let mut de = serde_json::Deserializer::from_str(&text);
+    let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
     let process: Process = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| anyhow::anyhow!("process.{}: {}", e.path(), e.inner()))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {

@@ -1,5 +1,5 @@
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -16,6 +16,13 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
             s.as_str()
         ),
     }
+    let poststart = state
+        .hooks
+        .as_ref()
+        .is_some_and(|h| h.poststart().as_ref().is_some_and(|p| !p.is_empty()));
+    // What the init executes now (berth's protected view): its change tells
+    // poststart hooks that the container's program runs.
+    let before = if poststart { exe_id(state.pid) } else { None };
     // Listening before the process runs: nothing it sends is lost.
     let notify = crate::notify::Relay::listen(&dir.path)?;
     let fifo = dir.fifo();
@@ -30,12 +37,8 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         .with_context(|| format!("start container {id}: write {}", fifo.display()))?;
     std::fs::remove_file(&fifo)
         .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
-    if state
-        .hooks
-        .as_ref()
-        .is_some_and(|h| h.poststart().as_ref().is_some_and(|p| !p.is_empty()))
-    {
-        wait_for_exec(state.pid);
+    if poststart {
+        wait_for_exec(state.pid, before);
         state.run_hooks("poststart", Status::Running);
     }
     if let Some(relay) = notify {
@@ -46,17 +49,22 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The device and inode of a process's executable.
+fn exe_id(pid: i32) -> Option<(u64, u64)> {
+    std::fs::metadata(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
 /// poststart hooks run after the process has executed (the spec): the init
-/// is still our sealed copy of berth until its execve, and nothing notifies
-/// a non-parent of an exec, so watch /proc/PID/exe change (or the process
-/// end). Only paid when there are poststart hooks.
-fn wait_for_exec(pid: i32) {
-    let exe = format!("/proc/{pid}/exe");
+/// is still berth until its execve, and nothing notifies a non-parent of an
+/// exec, so watch /proc/PID/exe change (or the process end). Only paid when
+/// there are poststart hooks.
+fn wait_for_exec(pid: i32, before: Option<(u64, u64)>) {
     let mut pause = std::time::Duration::from_micros(50);
     loop {
-        match std::fs::read_link(&exe) {
-            Ok(p) if p.to_string_lossy().starts_with("/memfd:berth") => {}
-            _ => return,
+        if before.is_none() || exe_id(pid) != before {
+            return;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(10));

@@ -12,6 +12,7 @@ use oci_spec::runtime::{Linux, Process};
 
 use super::{capabilities, personality, rlimits, scheduling, user};
 use crate::error::{Error, Result, SysContext};
+use crate::rootfs::inroot::Root;
 use crate::seccomp::{self, Program};
 
 /// What execve needs, resolved before the process is released.
@@ -136,13 +137,13 @@ pub fn prepare<'a>(
 /// the container's root and refuses magic links, so `cwd: /proc/self/fd/N`
 /// can never reach a descriptor of ours (CVE-2024-21626).
 fn chdir_cwd(cwd: &Path) -> Result<()> {
-    let root = pathrs::Root::open("/").map_err(|e| Error::resolve("open", "/", e))?;
+    let root = Root::open("/".as_ref()).map_err(|e| Error::path("open", "/", e))?;
     let dir = match root.resolve(cwd) {
         Ok(h) => h,
-        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::ENOENT) => root
-            .mkdir_all(cwd, &std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(|e| Error::resolve("create process.cwd", cwd, e))?,
-        Err(e) => return Err(Error::resolve("resolve process.cwd", cwd, e)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => root
+            .mkdir_all(cwd, 0o755)
+            .map_err(|e| Error::path("create process.cwd", cwd, e))?,
+        Err(e) => return Err(Error::path("resolve process.cwd", cwd, e)),
     };
     nix::unistd::fchdir(std::os::fd::AsFd::as_fd(&dir).as_raw_fd())
         .map_err(|e| Error::sys(format!("process.cwd: chdir {}", cwd.display()), e))

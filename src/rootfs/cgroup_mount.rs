@@ -5,22 +5,20 @@
 //! or a bind of the container's cgroup there, plus links for co-mounted
 //! controllers (cpu -> cpu,cpuacct), as runc lays it out.
 
-use std::fs::Permissions;
-use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::{MsFlags, mount as mount2};
-use pathrs::Root;
 
+use super::inroot::Root;
 use super::options::Options;
 use super::{Context, apply_flags, bind_mount, fd_path, field, symlink};
 use crate::error::{Error, Result};
 
 pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
     let mkdir = |p: &Path| {
-        root.mkdir_all(p, &Permissions::from_mode(0o755))
-            .map_err(|e| Error::resolve("create mount point", p, e))
+        root.mkdir_all(p, 0o755)
+            .map_err(|e| Error::path("create mount point", p, e))
     };
     let fail = |what: String, e| Error::sys(format!("{}: {what}", field(i, "destination")), e);
     let target = mkdir(dest)?;
@@ -88,7 +86,7 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
     if flags.contains(MsFlags::MS_RDONLY) {
         let top = root
             .resolve(dest)
-            .map_err(|e| Error::resolve("resolve mount", dest, e))?;
+            .map_err(|e| Error::path("resolve mount", dest, e))?;
         apply_flags(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), dest)?;
     }
     Ok(())
@@ -100,7 +98,7 @@ fn bind(
     root: &Root,
     i: usize,
     source: &Path,
-    target: &pathrs::Handle,
+    target: &OwnedFd,
     flags: MsFlags,
     dest: &Path,
 ) -> Result<()> {
@@ -110,6 +108,6 @@ fn bind(
     }
     let top = root
         .resolve(dest)
-        .map_err(|e| Error::resolve("resolve mount", dest, e))?;
+        .map_err(|e| Error::path("resolve mount", dest, e))?;
     apply_flags(top.as_fd(), flags, MsFlags::empty(), dest)
 }

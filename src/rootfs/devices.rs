@@ -3,17 +3,15 @@
 //! namespace devices are made with mknod; inside one mknod is not allowed,
 //! so the host's device node is bind-mounted onto an empty file instead.
 
-use std::fs::Permissions;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use pathrs::{InodeType, Root};
 
+use super::inroot::{self, Root};
 use super::mounts::ensure_file;
 use super::{Context, bind_onto, symlink};
 use crate::error::{Error, Result};
@@ -87,8 +85,8 @@ pub fn create(ctx: &Context, root: &Root) -> Result<()> {
 
 fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
     if let Some(parent) = n.path.parent() {
-        root.mkdir_all(parent, &Permissions::from_mode(0o755))
-            .map_err(|e| Error::resolve("create device directory", parent, e))?;
+        root.mkdir_all(parent, 0o755)
+            .map_err(|e| Error::path("create device directory", parent, e))?;
     }
     if ctx.in_userns {
         let target = ensure_file(root, &n.path)?;
@@ -100,11 +98,10 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
         });
     }
     let dev = libc::makedev(n.major as u32, n.minor as u32);
-    let perm = Permissions::from_mode(n.mode);
-    let inode = match n.kind {
-        LinuxDeviceType::C | LinuxDeviceType::U => InodeType::CharacterDevice(perm, dev),
-        LinuxDeviceType::B => InodeType::BlockDevice(perm, dev),
-        LinuxDeviceType::P => InodeType::Fifo(perm),
+    let kind = match n.kind {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
         LinuxDeviceType::A => {
             return Err(Error::State(format!(
                 "{}: type \"a\" is only valid in cgroup device rules",
@@ -112,22 +109,27 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
             )));
         }
     };
-    match root.create(&n.path, &inode) {
+    let node = || inroot::Node::Special {
+        kind,
+        mode: n.mode,
+        dev,
+    };
+    match root.create(&n.path, node()) {
         Ok(()) => {}
-        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             // The image ships a node (or anything else) there: replace it so
             // the container gets exactly the configured device.
             root.remove_file(&n.path)
-                .map_err(|e| Error::resolve("replace existing device", &n.path, e))?;
-            root.create(&n.path, &inode)
-                .map_err(|e| Error::resolve("create device", &n.path, e))?;
+                .map_err(|e| Error::path("replace existing device", &n.path, e))?;
+            root.create(&n.path, node())
+                .map_err(|e| Error::path("create device", &n.path, e))?;
         }
-        Err(e) => return Err(Error::resolve("create device", &n.path, e)),
+        Err(e) => return Err(Error::path("create device", &n.path, e)),
     }
     if n.uid != 0 || n.gid != 0 {
         let h = root
             .resolve_nofollow(&n.path)
-            .map_err(|e| Error::resolve("resolve device", &n.path, e))?;
+            .map_err(|e| Error::path("resolve device", &n.path, e))?;
         nix::unistd::fchownat(
             Some(h.as_fd().as_raw_fd()),
             "",

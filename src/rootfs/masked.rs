@@ -10,8 +10,8 @@ use std::path::Path;
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{SFlag, fstat};
 use oci_spec::runtime::Spec;
-use pathrs::Root;
 
+use super::inroot::Root;
 use super::options::attr;
 use super::{fd_path, open_dev_null, resolve_existing, set_attr};
 use crate::error::{Error, Result};
@@ -77,6 +77,6 @@ fn readonly(root: &Root, path: &Path) -> Result<()> {
     .map_err(|e| Error::sys(format!("bind {} onto itself", path.display()), e))?;
     let top = root
         .resolve(path)
-        .map_err(|e| Error::resolve("resolve", path, e))?;
+        .map_err(|e| Error::path("resolve", path, e))?;
     set_attr(top.as_fd(), attr::RDONLY, 0, true, path)
 }

@@ -2,13 +2,14 @@
 //! new mount namespace: propagation, the rootfs bind, the config's mounts,
 //! devices, masked and read-only paths, then pivot_root.
 //!
-//! Every path inside the rootfs is resolved with pathrs (openat2
-//! RESOLVE_IN_ROOT), and every mount lands on the resulting file descriptor
+//! Every path inside the rootfs is resolved by the kernel (openat2
+//! RESOLVE_IN_ROOT, `inroot`), and every mount lands on the resulting file descriptor
 //! through /proc/self/fd/N, so a symlink in the image (or raced into it)
 //! can never send a mount outside the rootfs (CVE-2021-30465).
 
 mod cgroup_mount;
 mod devices;
+pub mod inroot;
 mod masked;
 mod mounts;
 pub mod options;
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
 use oci_spec::runtime::Spec;
-use pathrs::Root;
+
+use inroot::Root;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result, SysContext};
@@ -77,8 +79,8 @@ pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
     Ok(Some(f))
 }
 
-/// Everything up to (not including) pivot_root. Returns the rootfs root
-/// handle for the steps that follow (console, pivot).
+/// The mounts: everything up to the devices. Returns the rootfs root handle
+/// for the steps that follow (devices, console, pivot).
 pub fn setup(ctx: &Context) -> Result<Root> {
     // Keep our mounts from propagating back to the host: everything becomes a
     // slave (or private, when asked) before the first mount.
@@ -99,12 +101,19 @@ pub fn setup(ctx: &Context) -> Result<Root> {
         None::<&str>,
     )
     .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
-    let root = Root::open(ctx.rootfs).map_err(|e| Error::resolve("open rootfs", ctx.rootfs, e))?;
+    let root = Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
     mounts::mount_all(ctx, &root)?;
     crate::logging::phase("mounts");
-    devices::create(ctx, &root)?;
-    crate::logging::phase("devices");
     Ok(root)
+}
+
+/// Default and configured devices, /dev links: a step of its own because
+/// mknod is checked against the device cgroup, whose rules must be complete
+/// by then (see init).
+pub fn devices(ctx: &Context, root: &Root) -> Result<()> {
+    devices::create(ctx, root)?;
+    crate::logging::phase("devices");
+    Ok(())
 }
 
 /// Masked and read-only paths: after everything else is mounted, so the
@@ -158,19 +167,19 @@ fn bind_mount(
 
 /// Creates a symlink in the rootfs; one already there is left as it is.
 fn symlink(root: &Root, link: &Path, target: &Path) -> Result<()> {
-    match root.create(link, &pathrs::InodeType::Symlink(target.into())) {
+    match root.create(link, inroot::Node::Symlink(target)) {
         Ok(()) => Ok(()),
-        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => Ok(()),
-        Err(e) => Err(Error::resolve("create symlink", link, e)),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        Err(e) => Err(Error::path("create symlink", link, e)),
     }
 }
 
 /// Resolves `path` in the rootfs, mapping "does not exist" to None.
-fn resolve_existing(root: &Root, path: &Path) -> Result<Option<pathrs::Handle>> {
+fn resolve_existing(root: &Root, path: &Path) -> Result<Option<std::os::fd::OwnedFd>> {
     match root.resolve(path) {
         Ok(h) => Ok(Some(h)),
-        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::ENOENT) => Ok(None),
-        Err(e) => Err(Error::resolve("resolve in rootfs", path, e)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(Error::path("resolve in rootfs", path, e)),
     }
 }
 

@@ -1,16 +1,13 @@
 //! The config's `mounts`, in order.
 
-use std::fs::Permissions;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use oci_spec::runtime::Mount;
-use pathrs::Root;
-use pathrs::flags::OpenFlags;
 
+use super::inroot::{Node, Root, clean};
 use super::options::{self, Options};
 use super::{
     Context, apply_flags, bind_mount, bundle_relative, cgroup_mount, fd_path, field, set_attr,
@@ -40,22 +37,8 @@ pub fn mount_all(ctx: &Context, root: &Root) -> Result<()> {
     Ok(())
 }
 
-/// The destination with "." and ".." folded, as the container sees it.
-fn clean(dest: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in dest.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
+    // "." and ".." folded, as the container sees the destination.
     let dest = clean(m.destination());
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
@@ -72,8 +55,8 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
         bind(ctx, root, i, m, &dest, &opts)
     } else {
         let target = root
-            .mkdir_all(&dest, &Permissions::from_mode(0o755))
-            .map_err(|e| Error::resolve("create mount point", &dest, e))?;
+            .mkdir_all(&dest, 0o755)
+            .map_err(|e| Error::path("create mount point", &dest, e))?;
         check_proc_target(i, &dest, target.as_fd())?;
         let source = m
             .source()
@@ -125,8 +108,8 @@ fn bind(
     let meta = std::fs::metadata(&source)
         .map_err(|e| Error::config(field(i, "source"), format!("{}: {e}", source.display())))?;
     let target = if meta.is_dir() {
-        root.mkdir_all(dest, &Permissions::from_mode(0o755))
-            .map_err(|e| Error::resolve("create mount point", dest, e))?
+        root.mkdir_all(dest, 0o755)
+            .map_err(|e| Error::path("create mount point", dest, e))?
     } else {
         ensure_file(root, dest)?
     };
@@ -223,22 +206,18 @@ fn idmapped_bind(
 }
 
 /// Creates an empty file to bind a file onto (and its parent directories).
-pub fn ensure_file(root: &Root, dest: &Path) -> Result<pathrs::Handle> {
+pub fn ensure_file(root: &Root, dest: &Path) -> Result<OwnedFd> {
     if let Some(parent) = dest.parent() {
-        root.mkdir_all(parent, &Permissions::from_mode(0o755))
-            .map_err(|e| Error::resolve("create mount point", parent, e))?;
+        root.mkdir_all(parent, 0o755)
+            .map_err(|e| Error::path("create mount point", parent, e))?;
     }
-    match root.create_file(
-        dest,
-        OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-        &Permissions::from_mode(0o644),
-    ) {
-        Ok(_) => {}
-        Err(e) if crate::error::pathrs_errno(&e) == Some(libc::EEXIST) => {}
-        Err(e) => return Err(Error::resolve("create mount point", dest, e)),
+    match root.create(dest, Node::File(0o644)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+        Err(e) => return Err(Error::path("create mount point", dest, e)),
     }
     root.resolve(dest)
-        .map_err(|e| Error::resolve("resolve mount point", dest, e))
+        .map_err(|e| Error::path("resolve mount point", dest, e))
 }
 
 /// A destination that resolves onto procfs (directly, or through a symlink
@@ -270,7 +249,7 @@ fn finish(root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
     }
     let top = root
         .resolve(dest)
-        .map_err(|e| Error::resolve("resolve mount", dest, e))?;
+        .map_err(|e| Error::path("resolve mount", dest, e))?;
     if needs_bind_flags {
         apply_flags(top.as_fd(), extra, opts.cleared, dest)?;
     }
@@ -294,16 +273,4 @@ fn finish(root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
         })?;
     }
     set_attr(top.as_fd(), opts.attr_set, opts.attr_clr, true, dest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cleans_destinations() {
-        assert_eq!(clean(Path::new("/a/../b/./c")), Path::new("/b/c"));
-        assert_eq!(clean(Path::new("/../../proc")), Path::new("/proc"));
-        assert_eq!(clean(Path::new("dev//shm/")), Path::new("/dev/shm"));
-    }
 }

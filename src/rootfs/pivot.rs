@@ -6,8 +6,8 @@ use std::os::fd::AsFd;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root};
 use oci_spec::runtime::Spec;
-use pathrs::Root;
 
+use super::inroot::Root;
 use super::propagation_flags;
 use crate::error::{Error, Result, SysContext};
 
