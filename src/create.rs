@@ -265,7 +265,7 @@ pub fn create(
 /// (rootless) runs without one, after a single warning; for root a cgroup
 /// that cannot be made is an error.
 fn place_in_cgroup(path: &Path) -> Result<Cgroup> {
-    let cgroup = Cgroup::locate(path)?;
+    let mut cgroup = Cgroup::locate(path)?;
     match cgroup.create() {
         Ok(()) => Ok(cgroup),
         Err(Error::Path { err, .. })

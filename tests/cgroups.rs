@@ -412,3 +412,30 @@ fn systemd_driver_paths_and_errors() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// The parents a new cgroupsPath needed go with the container: after
+/// delete, and after a create that failed on a refused limit.
+#[test]
+fn created_parents_are_removed() {
+    for (run_ok, res) in [(true, json!({})), (false, json!({"cpu": {"cpus": "99"}}))] {
+        let mut b = Bundle::new("cg-parents", &["sleep", "1000"]);
+        let top = format!("berth-parents-{}", b.id);
+        b.config["linux"]["cgroupsPath"] = json!(format!("/{top}/a/b"));
+        b.config["linux"]["resources"] = res;
+        let out = b.berth(&["run", "-d", &b.id]);
+        assert_eq!(out.status.success(), run_ok, "{out:?}");
+        if run_ok {
+            assert!(
+                Path::new("/sys/fs/cgroup/memory")
+                    .join(&top)
+                    .join("a/b")
+                    .exists()
+            );
+            b.ok(&["delete", "-f", &b.id]);
+        }
+        for c in ["memory", "cpu", "cpuset", "pids", "devices"] {
+            let d = Path::new("/sys/fs/cgroup").join(c).join(&top);
+            assert!(!d.exists(), "{} left", d.display());
+        }
+    }
+}

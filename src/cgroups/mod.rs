@@ -38,6 +38,10 @@ pub struct Cgroup {
     pub unified: bool,
     #[serde(default)]
     pub path: PathBuf,
+    /// The topmost directory `create` made in each hierarchy (the parents
+    /// of a new cgroupsPath), removed again by `destroy` once empty.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
 }
 
 /// One line of /proc/self/cgroup: the hierarchy's controllers and our own
@@ -110,6 +114,7 @@ impl Cgroup {
                 dirs: vec![root.join(rel)],
                 unified: true,
                 path,
+                created: Vec::new(),
             });
         }
         if fs_type.filesystem_type() != TMPFS_MAGIC {
@@ -135,6 +140,7 @@ impl Cgroup {
             dirs,
             unified: false,
             path,
+            created: Vec::new(),
         })
     }
 
@@ -172,7 +178,13 @@ impl Cgroup {
 
     /// Creates every directory; cpuset needs cpus and mems before it accepts
     /// a task, so they are copied from the nearest parent that has them.
-    pub fn create(&self) -> Result<()> {
+    pub fn create(&mut self) -> Result<()> {
+        self.created = self
+            .dirs
+            .iter()
+            .filter_map(|d| d.ancestors().take_while(|a| !a.exists()).last())
+            .map(Path::to_path_buf)
+            .collect();
         if self.unified {
             enable_controllers(&self.dirs[0]);
         }
@@ -224,6 +236,16 @@ impl Cgroup {
         let deadline = Instant::now() + Duration::from_secs(2);
         for dir in &self.dirs {
             self.remove_tree(dir, deadline)?;
+        }
+        // Parents berth made go too, unless another cgroup lives there now.
+        for top in &self.created {
+            for d in self.dirs.iter().filter(|d| d.starts_with(top)) {
+                for parent in d.ancestors().skip(1) {
+                    if !parent.starts_with(top) || fs::remove_dir(parent).is_err() {
+                        break;
+                    }
+                }
+            }
         }
         Ok(())
     }

@@ -96,6 +96,7 @@ impl Scope {
             dirs: vec![Path::new(ROOT).join(path.trim_start_matches('/'))],
             unified: true,
             path: PathBuf::from(path),
+            created: Vec::new(),
         })
     }
 }
