@@ -100,10 +100,34 @@ pub fn compile_cached(s: &LinuxSeccomp, root: &Path) -> Result<Program> {
         return Ok(p);
     }
     let p = compile(s)?;
+    evict(&dir);
     if let Err(e) = store(&dir, &file, &key, &p) {
         crate::logging::debug(&format!("seccomp cache {}: {e} (not kept)", file.display()));
     }
     Ok(p)
+}
+
+/// Entries kept at most: engines use a handful of profiles, and entries of
+/// an older berth binary never match again.
+const CACHE_MAX: usize = 32;
+
+/// On a miss (which costs a compile anyway), the oldest entries beyond
+/// CACHE_MAX - 1 go, so the one about to be stored fits.
+fn evict(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() < CACHE_MAX {
+        return;
+    }
+    files.sort();
+    for (_, f) in &files[..=files.len() - CACHE_MAX] {
+        let _ = std::fs::remove_file(f);
+    }
 }
 
 const CACHE_MAGIC: &[u8; 8] = b"berthsc1";
@@ -418,5 +442,17 @@ mod tests {
         let entry = std::fs::read(&entries[0]).unwrap();
         assert!(decode(&entry, &cache_key(&profile(2)).unwrap()).is_none());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let dir = std::env::temp_dir().join(format!("berth-sc-evict-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..CACHE_MAX + 5 {
+            std::fs::write(dir.join(format!("{i:04}")), b"x").unwrap();
+        }
+        evict(&dir);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), CACHE_MAX - 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
