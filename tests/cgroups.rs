@@ -50,10 +50,13 @@ fn resources_are_written() {
     b.config["linux"]["resources"] = json!({
         "devices": [{"allow": false, "access": "rwm"}],
         "memory": {"limit": 209715200, "swap": 314572800, "reservation": 104857600,
-                   "swappiness": 30, "disableOOMKiller": true, "kernel": 50000000},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+                   "swappiness": 30, "disableOOMKiller": true, "kernel": 50000000,
+                   "useHierarchy": true},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0",
+                "burst": 10000, "idle": 0, "realtimeRuntime": 0, "realtimePeriod": 1000000},
         "pids": {"limit": 77},
         "blockIO": {
+            "weight": 300,
             "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 41943040}],
             "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 31457280}],
             "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 1000}],
@@ -86,9 +89,16 @@ fn resources_are_written() {
     assert_eq!(read(&b, "cpu", "cpu.shares"), "512");
     assert_eq!(read(&b, "cpu", "cpu.cfs_quota_us"), "50000");
     assert_eq!(read(&b, "cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(read(&b, "cpu", "cpu.cfs_burst_us"), "10000");
+    assert_eq!(read(&b, "cpu", "cpu.idle"), "0");
+    assert_eq!(read(&b, "cpu", "cpu.rt_runtime_us"), "0");
+    assert_eq!(read(&b, "cpu", "cpu.rt_period_us"), "1000000");
+    assert_eq!(read(&b, "memory", "memory.use_hierarchy"), "1");
     assert_eq!(read(&b, "cpuset", "cpuset.cpus"), "0");
     assert_eq!(read(&b, "cpuset", "cpuset.mems"), "0");
     assert_eq!(read(&b, "pids", "pids.max"), "77");
+    // No CFQ on this kernel: BFQ's weight file takes the weight.
+    assert_eq!(read(&b, "blkio", "blkio.bfq.weight"), "300");
     for (file, v) in [
         ("blkio.throttle.read_bps_device", "254:0 41943040"),
         ("blkio.throttle.write_bps_device", "254:0 31457280"),
@@ -353,6 +363,13 @@ fn unavailable_resources_are_named() {
             "no rdma controller",
         ),
         (json!({"network": {"classID": 1048577}}), "net_"),
+        (json!({"blockIO": {"leafWeight": 300}}), "blkio.leaf_weight"),
+        // BFQ takes per-device weights only for a disk it schedules; this
+        // one runs mq-deadline, and the kernel's refusal is named.
+        (
+            json!({"blockIO": {"weightDevice": [{"major": 254, "minor": 0, "weight": 200}]}}),
+            "failed to write 254:0 200 to",
+        ),
     ] {
         let mut b = Bundle::new("cg-missing", &["true"]);
         b.config["linux"]["resources"] = res;

@@ -4,7 +4,7 @@
 //! "max" for -1, the v2 device filter as an eBPF program); around them this
 //! module does what they leave out: refusing v2-only keys on v1, the
 //! kernel-memory limits this kernel no longer has, useHierarchy,
-//! checkBeforeUpdate and rdma.
+//! checkBeforeUpdate, rdma, and v1's per-device and leaf blkio weights.
 
 use std::fs;
 
@@ -74,6 +74,45 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
                 line += &format!(" hca_object={o}");
             }
             write(cg, "rdma", "rdma.max", &line)?;
+        }
+    }
+    if let Some(b) = resources.block_io().as_ref().filter(|_| !cg.unified) {
+        v1_blkio_weights(cg, b)?;
+    }
+    Ok(())
+}
+
+/// What libcgroups' v1 blkio controller leaves out: per-device weights and
+/// leaf weights. Each goes to the CFQ file when the kernel has it, else to
+/// BFQ's (which has no leaf weights: asking for one is then an error
+/// naming the missing file).
+fn v1_blkio_weights(cg: &Cgroup, b: &oci_spec::runtime::LinuxBlockIo) -> Result<()> {
+    let Some(dir) = cg.dir_of("blkio") else {
+        return Ok(());
+    };
+    let pick = |cfq: &'static str, bfq: &'static str| {
+        if dir.join(cfq).exists() || !dir.join(bfq).exists() {
+            cfq
+        } else {
+            bfq
+        }
+    };
+    if let Some(w) = b.leaf_weight().filter(|w| *w > 0) {
+        write(cg, "blkio", "blkio.leaf_weight", &w.to_string())?;
+    }
+    for d in b.weight_device().iter().flatten() {
+        let dev = format!("{}:{}", d.major(), d.minor());
+        if let Some(w) = d.weight() {
+            let file = pick("blkio.weight_device", "blkio.bfq.weight_device");
+            write(cg, "blkio", file, &format!("{dev} {w}"))?;
+        }
+        if let Some(w) = d.leaf_weight().filter(|w| *w > 0) {
+            write(
+                cg,
+                "blkio",
+                "blkio.leaf_weight_device",
+                &format!("{dev} {w}"),
+            )?;
         }
     }
     Ok(())

@@ -50,7 +50,7 @@ run_fg() { berth run -b "$W/$1" "$1" 2>&1; }
 echo "# v2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
 # The seeds' experiments and every other resource, read back.
-bundle write '["sleep","1000"]' '{"memory":{"limit":209715200,"swap":314572800,"reservation":104857600,"kernel":50000000},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"pids":{"limit":77},"blockIO":{"throttleWriteBpsDevice":[{"major":254,"minor":0,"rate":31457280}],"throttleReadIOPSDevice":[{"major":254,"minor":0,"rate":1000}]},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],"unified":{"memory.high":"262144000"}}'
+bundle write '["sleep","1000"]' '{"memory":{"limit":209715200,"swap":314572800,"reservation":104857600,"kernel":50000000},"cpu":{"shares":512,"quota":50000,"period":100000,"burst":10000,"idle":0,"cpus":"0","mems":"0"},"pids":{"limit":77},"blockIO":{"throttleWriteBpsDevice":[{"major":254,"minor":0,"rate":31457280}],"throttleReadIOPSDevice":[{"major":254,"minor":0,"rate":1000}]},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],"unified":{"memory.high":"262144000"}}'
 run_d write
 err=$(cat "$W/write.err")
 has "kernel memory accepted with a warning" "$err" "linux.resources.memory.kernel: 50000000 ignored"
@@ -59,6 +59,8 @@ eq "memory.swap.max is swap - limit" "$(val write memory.swap.max)" 104857600
 eq "memory.low from reservation" "$(val write memory.low)" 104857600
 eq "cpu.weight from shares 512" "$(val write cpu.weight)" 59
 eq "cpu.max" "$(val write cpu.max)" "50000 100000"
+eq "cpu.max.burst" "$(val write cpu.max.burst)" 10000
+eq "cpu.idle" "$(val write cpu.idle)" 0
 eq "cpuset.cpus" "$(val write cpuset.cpus)" 0
 eq "cpuset.mems" "$(val write cpuset.mems)" 0
 eq "pids.max" "$(val write pids.max)" 77
