@@ -84,10 +84,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
             format!("{v:?} is not a supported version (1.x)"),
         ));
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "is required"))?;
+    // process is optional until start (runtime.md): a container without one
+    // can be created, and start then fails.
+    let Some(process) = spec.process().as_ref() else {
+        return Ok(());
+    };
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::config(
             "process.args",

@@ -73,6 +73,9 @@ pub fn create(
     let mut spec = config::load(&bundle)?;
     config::validate(&spec)?;
     let rootfs = config::rootfs(&spec, &bundle)?;
+    if spec.process().is_none() && start_by == StartBy::Channel {
+        return Err(Error::config("process", "is required to run a container"));
+    }
     phase("config");
     let terminal = spec
         .process()
@@ -244,6 +247,7 @@ pub fn create(
         cgroup: cgroup.clone(),
         host_mounts: !init::has_mount_ns(&spec),
         hooks: spec.hooks().clone(),
+        no_process: spec.process().is_none(),
     };
     state.save(&dir)?;
     if let Some(p) = &args.pid_file {

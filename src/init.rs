@@ -84,11 +84,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     prctl::set_dumpable(false)
         .map_err(|e| Error::sys("make the init non-dumpable", nix::errno::Errno::from_raw(e)))?;
     phase("namespaces");
-    let process = a
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "is required"))?;
+    let process = a.spec.process().as_ref();
     set_names(a.spec)?;
     if !a.no_new_keyring {
         join_session_keyring(a.id)?;
@@ -116,7 +112,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     let slave = match a.console {
         Some(sock) => {
             let size = process
-                .console_size()
+                .and_then(|p| p.console_size())
                 .map(|b| (b.height() as u16, b.width() as u16));
             Some(console::setup_pty(&root, sock, size, true)?)
         }
@@ -136,6 +132,15 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
+    let Some(process) = process else {
+        // No process to run (it is optional until start): the container is
+        // set up and waits; `start` refuses it and kills this init.
+        clone::die_with_parent(false)?;
+        a.channel.send(&Msg::Ready)?;
+        loop {
+            nix::unistd::pause();
+        }
+    };
     let process = crate::activation::own_pid(process);
     let mut exec = prepare::prepare(&process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
     if let Some(fd) = exec.seccomp_notify.take() {
@@ -280,8 +285,8 @@ fn join_session_keyring(id: &str) -> Result<()> {
 /// Writes that go through /proc while / is still the host's: the host's
 /// procfs, which the container cannot have tampered with (CVE-2019-16884,
 /// CVE-2025-52881). Per-namespace files resolve to our namespaces.
-fn procfs_writes(spec: &Spec, process: &Process) -> Result<()> {
-    if let Some(adj) = process.oom_score_adj() {
+fn procfs_writes(spec: &Spec, process: Option<&Process>) -> Result<()> {
+    if let Some(adj) = process.and_then(|p| p.oom_score_adj()) {
         crate::procfs::write_self("oom_score_adj", &adj.to_string())
             .map_err(|e| e.within("process.oomScoreAdj"))?;
     }

@@ -143,6 +143,9 @@ pub struct State {
     /// the bundle may already be gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// config.json had no process: there is nothing to start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
 }
 
 impl State {
@@ -272,6 +275,7 @@ mod tests {
             cgroup: Cgroup::default(),
             host_mounts: false,
             hooks: None,
+            no_process: false,
         }
     }
 

@@ -346,3 +346,25 @@ fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
         v => v,
     }
 }
+
+/// process is optional until start (runtime.md): create sets the container
+/// up, start fails naming the reason and leaves it stopped; run refuses.
+#[test]
+fn a_container_without_process_is_created_but_not_started() {
+    let mut b = Bundle::new("no-process", &["true"]);
+    b.config.as_object_mut().unwrap().remove("process");
+    b.ok(&["create", &b.id]);
+    assert_eq!(b.state()["status"], "created");
+    let out = b.berth(&["start", &b.id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.json has no process"), "{err}");
+    wait_status(&b, "stopped");
+    b.ok(&["delete", &b.id]);
+    let out = b.berth(&["run", &b.id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("process: is required to run a container"),
+        "{err}"
+    );
+}

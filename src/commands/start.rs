@@ -16,6 +16,14 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
             s.as_str()
         ),
     }
+    if state.no_process {
+        // Nothing will ever run: the init goes, the container is stopped.
+        if let Ok(Some(pidfd)) = crate::signal::open_init(&state) {
+            let _ = crate::signal::send(&pidfd, nix::sys::signal::Signal::SIGKILL);
+            let _ = crate::signal::wait_exit(&pidfd, std::time::Duration::from_secs(10));
+        }
+        bail!("cannot start container {id}: config.json has no process");
+    }
     let poststart = state
         .hooks
         .as_ref()
