@@ -17,6 +17,8 @@ use crate::pidstat;
 
 const STATE_FILE: &str = "state.json";
 const FIFO: &str = "exec.fifo";
+/// A few plain lines beside state.json (see `Recovery`).
+const RECOVERY_FILE: &str = "recovery";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -118,6 +120,51 @@ impl ContainerDir {
     }
 }
 
+/// What `delete -f` needs when state.json cannot be read: the init (pid and
+/// start time, so a reused pid is left alone) and the cgroup directories.
+pub struct Recovery {
+    pid: i32,
+    start_time: u64,
+    cgroup: Cgroup,
+}
+
+impl Recovery {
+    pub fn load(dir: &ContainerDir) -> Option<Recovery> {
+        let text = fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?;
+        let mut lines = text.lines();
+        let mut head = lines.next()?.split(' ');
+        let pid = head.next()?.parse().ok()?;
+        let start_time = head.next()?.parse().ok()?;
+        let unified = head.next()? == "v2";
+        let dirs = lines
+            .map(PathBuf::from)
+            .filter(|d| d.starts_with("/sys/fs/cgroup"))
+            .collect();
+        Some(Recovery {
+            pid,
+            start_time,
+            cgroup: Cgroup {
+                dirs,
+                unified,
+                ..Cgroup::default()
+            },
+        })
+    }
+
+    /// Kills the init if it is still the same process, then removes the
+    /// cgroup (which kills whatever else is in it).
+    pub fn destroy(&self) -> Result<()> {
+        let same = pidstat::read(self.pid).is_some_and(|s| s.start_time == self.start_time);
+        if same && self.pid > 0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        self.cgroup.destroy()
+    }
+}
+
 /// What state.json holds: the runtime-spec state, plus what later commands
 /// need (the init's start time, the cgroup directories).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,7 +213,20 @@ impl State {
     }
 
     /// Writes state.json atomically: readers see the old or the new file.
+    /// The recovery lines go first, so a container whose state.json is
+    /// later damaged can still be cleaned up.
     pub fn save(&self, dir: &ContainerDir) -> Result<()> {
+        let mut rec = format!(
+            "{} {} {}\n",
+            self.pid,
+            self.init_start_time,
+            if self.cgroup.unified { "v2" } else { "v1" }
+        );
+        for d in &self.cgroup.dirs {
+            rec += &format!("{}\n", d.display());
+        }
+        let rec_path = dir.path.join(RECOVERY_FILE);
+        fs::write(&rec_path, rec).at("write", &rec_path)?;
         let tmp = dir.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(self).expect("state serialises");
         fs::write(&tmp, bytes).at("write", &tmp)?;

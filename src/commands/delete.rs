@@ -12,12 +12,16 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
     let dir = ContainerDir::open(root, id)?;
     let state = match State::load(&dir) {
         Ok(s) => s,
-        // A damaged state dir: nothing in it can be trusted to find the
-        // processes or cgroup, so --force removes just the directory.
+        // A damaged state.json: the recovery lines beside it still name
+        // the init and the cgroup, which --force kills and removes.
         Err(e) if force => {
             crate::logging::warn(&format!(
                 "removing container {id} with unreadable state: {e}"
             ));
+            if let Some(rec) = crate::state::Recovery::load(&dir) {
+                rec.destroy()
+                    .with_context(|| format!("delete container {id}"))?;
+            }
             dir.remove()?;
             return Ok(0);
         }
