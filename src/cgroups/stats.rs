@@ -27,12 +27,8 @@ pub fn stats_json(cg: &Cgroup) -> Result<Value> {
 
 fn v2_without_io(cg: &Cgroup) -> Stats {
     let dir = &cg.dirs[0];
-    let num = |f: &str| {
-        fs::read_to_string(dir.join(f))
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    // libcgroups' reader: "max" is u64::MAX, as in its own statistics.
+    let num = |f: &str| libcgroups::stats::parse_single_value(&dir.join(f)).unwrap_or(0);
     let keyed = |f: &str| -> std::collections::HashMap<String, u64> {
         fs::read_to_string(dir.join(f))
             .unwrap_or_default()
