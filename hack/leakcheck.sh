@@ -8,6 +8,11 @@ leaks=""
 for d in target/tmp/bundles/*/state/*; do
     [ -e "$d" ] && leaks="$leaks\n  state dir $d"
 done
+# Tests use roots of their own: anything under the default root (a
+# container, the seccomp cache) came from a run that did not clean up.
+for d in /run/berth/* /run/berth/.[!.]*; do
+    [ -e "$d" ] && leaks="$leaks\n  default-root entry $d"
+done
 if grep -q 'berth' /proc/self/mountinfo; then
     leaks="$leaks\n  mounts: $(grep berth /proc/self/mountinfo | awk '{print $5}' | tr '\n' ' ')"
 fi
