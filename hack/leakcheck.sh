@@ -23,11 +23,11 @@ for parent in /sys/fs/cgroup/*/berth-tests /sys/fs/cgroup/berth-tests; do
     done
     rmdir "$parent" 2>/dev/null
 done
-# The engine tests' scratch directories and their engines' cgroups.
-for d in /tmp/berth-it.*; do
-    [ -e "$d" ] && leaks="$leaks\n  engine test directory $d"
+# The engine and conformance tests' scratch directories and cgroups.
+for d in /tmp/berth-it.* /tmp/berth-conf.*; do
+    [ -e "$d" ] && leaks="$leaks\n  engine or conformance test directory $d"
 done
-for d in /sys/fs/cgroup/*/berth-it-* /sys/fs/cgroup/berth-it-*; do
+for d in /sys/fs/cgroup/*/berth-it-* /sys/fs/cgroup/berth-it-* /sys/fs/cgroup/*/berth-conf /sys/fs/cgroup/berth-conf; do
     [ -e "$d" ] && leaks="$leaks\n  engine test cgroup $d"
 done
 # Killed containers may take a moment to be reaped: look a few times.
