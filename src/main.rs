@@ -40,13 +40,19 @@ use clap::Parser;
 /// the work of a command that lives a few milliseconds. What of it matters
 /// is done here: closed standard descriptors are opened on /dev/null (so no
 /// file of ours lands on 0-2), and SIGPIPE is ignored (a closed pipe is an
-/// error, not a silent death).
+/// error, not a silent death). And error backtraces are turned off: the
+/// release build carries no unwind tables (hack/build), so a backtrace that
+/// RUST_BACKTRACE asked anyhow to capture would abort the process instead
+/// of printing the error.
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     sanitize_stdio();
     // SAFETY: SIG_IGN runs no code of ours; nothing else handles SIGPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // SAFETY: no other thread exists yet to read the environment; every
+    // process berth starts gets an environment of its own (config.json's).
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     run()
 }
 
