@@ -194,13 +194,15 @@ pub fn create(
             }
             Some(Msg::SeccompFd) => {
                 let fd = crate::console::recv_fd(&ours)?;
-                let state = creating_state(&spec, &args.id, init_pid, &bundle);
+                let state = state_doc(&spec, &args.id, init_pid, &bundle, "creating");
                 let s = seccomp_spec
                     .ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
-                let state = creating_state(&spec, &args.id, init_pid, &bundle).to_string();
+                // The environment is made (lifecycle step 2): the hooks of steps
+                // 3-5 see the status the spec gives for "after step 2".
+                let state = state_doc(&spec, &args.id, init_pid, &bundle, "created").to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
                         "prestart",
@@ -304,13 +306,13 @@ fn id_maps(spec: &Spec) -> Maps<'_> {
     )
 }
 
-/// The state document while the container is being created (for the
-/// seccomp listener and the create-phase hooks).
-fn creating_state(spec: &Spec, id: &str, pid: i32, bundle: &Path) -> serde_json::Value {
+/// The state document before state.json exists (for the seccomp listener
+/// and the create-phase hooks).
+fn state_doc(spec: &Spec, id: &str, pid: i32, bundle: &Path, status: &str) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": spec.version(),
         "id": id,
-        "status": "creating",
+        "status": status,
         "pid": pid,
         "bundle": bundle,
         "annotations": spec.annotations().clone().unwrap_or_default(),

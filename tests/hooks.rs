@@ -52,9 +52,9 @@ fn every_kind_runs_in_order_with_the_state() {
     );
     assert_eq!(log, want, "order and namespaces (hostname) of the hooks");
     for (name, status) in [
-        ("prestart", "creating"),
-        ("createRuntime", "creating"),
-        ("createContainer", "creating"),
+        ("prestart", "created"),
+        ("createRuntime", "created"),
+        ("createContainer", "created"),
         ("startContainer", "created"),
         ("poststart", "running"),
         ("poststop", "stopped"),
