@@ -196,6 +196,22 @@ dd if=/dev/zero of="$1" bs=1M count="$2" oflag=direct 2>/dev/null || exit 1
 read t1 _ </proc/uptime
 echo "$t0 $t1" | awk -v n="$2" "{ printf \"%.1f\n\", n / (\$2 - \$1) }"'
 
+# assert_write_throttled DIR RATE RUN... IMAGE: runs a container (RUN is the
+# engine's run command and its flags, IMAGE the busybox image) with DIR at
+# /data and --device-write-bps DEV:RATE (RATE is 30 MB/s in the engine's
+# spelling), and asserts that dd's direct writes there ran at 18-36 MB/s.
+assert_write_throttled() {
+	local dir=$1 rate=$2 dev
+	shift 2
+	dev=$(device_of "$dir")
+	[ -b "$dev" ] || skip "$dir is not on a block device ($dev)"
+	local image=${*: -1}
+	run "${@:1:$#-1}" --rm --device-write-bps "$dev:$rate" -v "$dir:/data" "$image" \
+		sh -c "$DD_RATE" sh /data/out 60
+	[ "$status" -eq 0 ]
+	assert_rate_between "$output" 18 36
+}
+
 # assert_rate_between RATE LOW HIGH
 assert_rate_between() {
 	awk -v r="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(r >= lo && r <= hi) }' && return 0
