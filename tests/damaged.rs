@@ -5,31 +5,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use common::Bundle;
-
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-/// berth with the bundle's state root, without rewriting its config.json.
-/// Output goes through files: a detached container keeps berth's stdio.
-fn raw(b: &Bundle, args: &[&str]) -> Output {
-    let (out, err) = (b.dir.join(".raw.out"), b.dir.join(".raw.err"));
-    let status = Command::new(BERTH)
-        .arg("--root")
-        .arg(&b.root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&out).unwrap_or_default(),
-        stderr: std::fs::read(&err).unwrap_or_default(),
-    }
-}
 
 fn err_of(o: &Output) -> String {
     assert!(!o.status.success(), "succeeded: {o:?}");
@@ -53,12 +31,12 @@ fn damaged_state_json_is_named_and_delete_force_recovers() {
         };
         std::fs::write(state_file(&b), bad).unwrap();
         for cmd in [&["state", &b.id][..], &["delete", &b.id][..]] {
-            let err = err_of(&raw(&b, cmd));
+            let err = err_of(&b.berth_raw(cmd));
             assert_eq!(err.trim().lines().count(), 1, "{err}");
             assert!(err.contains("state.json"), "{err}");
             assert!(err.contains("delete -f"), "{err}");
         }
-        let out = raw(&b, &["delete", "-f", &b.id]);
+        let out = b.berth_raw(&["delete", "-f", &b.id]);
         assert!(out.status.success(), "{out:?}");
         // The init and its cgroup went with it (the drop's leak check
         // covers the cgroup, state dir and mounts).
@@ -82,13 +60,13 @@ fn a_removed_bundle_does_not_stop_state_or_delete() {
         serde_json::to_vec(&b.config).unwrap(),
     )
     .unwrap();
-    let out = raw(&b, &["run", "-d", "-b", bundle.to_str().unwrap(), &b.id]);
+    let out = b.berth_raw(&["run", "-d", "-b", bundle.to_str().unwrap(), &b.id]);
     assert!(out.status.success(), "{out:?}");
     std::fs::remove_dir_all(&bundle).unwrap();
     let state: serde_json::Value =
-        serde_json::from_slice(&raw(&b, &["state", &b.id]).stdout).unwrap();
+        serde_json::from_slice(&b.berth_raw(&["state", &b.id]).stdout).unwrap();
     assert_eq!(state["status"], "running");
-    let out = raw(&b, &["delete", "-f", &b.id]);
+    let out = b.berth_raw(&["delete", "-f", &b.id]);
     assert!(out.status.success(), "{out:?}");
 }
 
@@ -102,9 +80,9 @@ fn a_reused_pid_is_not_the_container() {
     state["pid"] = serde_json::json!(std::process::id());
     std::fs::write(state_file(&b), serde_json::to_vec(&state).unwrap()).unwrap();
     let shown: serde_json::Value =
-        serde_json::from_slice(&raw(&b, &["state", &b.id]).stdout).unwrap();
+        serde_json::from_slice(&b.berth_raw(&["state", &b.id]).stdout).unwrap();
     assert_eq!(shown["status"], "stopped");
-    let err = err_of(&raw(&b, &["kill", &b.id, "KILL"]));
+    let err = err_of(&b.berth_raw(&["kill", &b.id, "KILL"]));
     assert!(err.contains("not running"), "{err}");
     std::fs::write(state_file(&b), saved).unwrap();
     assert_eq!(b.state()["status"], "running");
