@@ -60,7 +60,13 @@ pub fn validate_id(id: &str) -> Result<()> {
 }
 
 /// A locked container directory. The lock (flock on the directory) is held
-/// until this value is dropped, serialising commands on one id.
+/// until this value is dropped, serialising commands on one id. A command
+/// waits for it; one that gets it after a delete finds no container.
+///
+/// The state root's own flock covers the moment between `mkdir` and the
+/// creator's lock: create holds it exclusively across both, and a command
+/// opens a container's directory holding it shared, so no command ever
+/// locks a directory its creator has not locked first.
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
@@ -77,27 +83,36 @@ impl ContainerDir {
             .mode(0o700)
             .create(root)
             .at("create state root", root)?;
+        let root_lock = lock_root(root, FlockArg::LockExclusive)?;
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
             Err(e) => return Err(Error::path("create state dir", &path, e)),
         }
-        Self::lock(id, path)
+        let file = open_dir(id, &path)?;
+        let dir = Self::lock(id, path, file);
+        drop(root_lock);
+        dir
     }
 
     /// Opens and locks the directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<Self> {
         validate_id(id)?;
-        Self::lock(id, root.join(id))
+        let root_lock = match lock_root(root, FlockArg::LockShared) {
+            Err(Error::Path { err, .. }) if err.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.into()));
+            }
+            r => r?,
+        };
+        let path = root.join(id);
+        let file = open_dir(id, &path)?;
+        // Waiting for this container must not hold up creates of others.
+        drop(root_lock);
+        Self::lock(id, path, file)
     }
 
-    fn lock(id: &str, path: PathBuf) -> Result<Self> {
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
-            Err(e) => return Err(Error::path("open state dir", &path, e)),
-        };
+    fn lock(id: &str, path: PathBuf, file: File) -> Result<Self> {
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
         // A delete that held the lock before us removed the directory.
@@ -118,6 +133,20 @@ impl ContainerDir {
     pub fn remove(self) -> Result<()> {
         fs::remove_dir_all(&self.path).at("remove state dir", &self.path)
     }
+}
+
+fn open_dir(id: &str, path: &Path) -> Result<File> {
+    match File::open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound(id.into())),
+        Err(e) => Err(Error::path("open state dir", path, e)),
+    }
+}
+
+/// The state root's flock (see `ContainerDir`), held until dropped.
+fn lock_root(root: &Path, how: FlockArg) -> Result<Flock<File>> {
+    let file = File::open(root).at("open state root", root)?;
+    Flock::lock(file, how).map_err(|(_, e)| Error::sys(format!("lock {}", root.display()), e))
 }
 
 /// What `delete -f` needs when state.json cannot be read: the init (pid and
