@@ -21,7 +21,7 @@ use crate::error::{Error, PathContext, Result};
 use crate::init::{self, InitArgs, StartBy};
 use crate::logging::phase;
 use crate::namespaces;
-use crate::state::{ContainerDir, State};
+use crate::state::{ContainerDir, Recovery, State};
 use crate::sync::{self, Msg};
 use crate::{clone, config, pidstat};
 
@@ -105,7 +105,10 @@ pub fn create(
         .transpose()?;
     let mut cgroup = match scope {
         Some(_) => Cgroup::default(),
-        None => place_in_cgroup(&cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)))?,
+        None => place_in_cgroup(
+            &cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)),
+            &dir,
+        )?,
     };
     cleanup.cgroup = Some(cgroup.clone());
     phase("cgroup");
@@ -225,10 +228,13 @@ pub fn create(
             None => return Err(Error::Init("the init process exited during setup".into())),
         }
     }
-    phase("ready");
     let start_time = pidstat::read(init_pid)
         .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
         .start_time;
+    // From here on the init outlives a killed runtime: a parent's death
+    // no longer kills it, and it no longer reads the sync socket.
+    Recovery::save(&dir, init_pid, start_time, &cgroup)?;
+    phase("ready");
     let state = State {
         oci_version: spec.version().clone(),
         id: args.id.clone(),
@@ -268,8 +274,11 @@ pub fn create(
 /// The container's cgroup. A user the cgroups are not delegated to
 /// (rootless) runs without one, after a single warning; for root a cgroup
 /// that cannot be made is an error.
-fn place_in_cgroup(path: &Path) -> Result<Cgroup> {
-    let mut cgroup = Cgroup::locate(path)?;
+fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
+    let cgroup = Cgroup::locate(path)?;
+    // Before any directory exists: `delete -f` after a killed create then
+    // finds every one of them.
+    Recovery::save(dir, 0, 0, &cgroup)?;
     match cgroup.create() {
         Ok(()) => Ok(cgroup),
         Err(Error::Path { err, .. })

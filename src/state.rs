@@ -149,15 +149,38 @@ fn lock_root(root: &Path, how: FlockArg) -> Result<Flock<File>> {
     Flock::lock(file, how).map_err(|(_, e)| Error::sys(format!("lock {}", root.display()), e))
 }
 
-/// What `delete -f` needs when state.json cannot be read: the init (pid and
-/// start time, so a reused pid is left alone) and the cgroup directories.
+/// What `delete -f` needs when state.json cannot be read (damaged, or
+/// never written by a create that was killed): the init (pid and start
+/// time, so a reused pid is left alone) and the cgroup directories, with
+/// the parents create made for them.
 pub struct Recovery {
     pid: i32,
     start_time: u64,
     cgroup: Cgroup,
 }
 
+/// Marks a recovery line naming a parent directory create made.
+const PARENT: &str = "parent ";
+
 impl Recovery {
+    /// Writes the lines atomically (create rewrites them): first before any
+    /// cgroup directory exists (pid 0), then once the init is ready: from
+    /// then on it outlives a killed runtime.
+    pub fn save(dir: &ContainerDir, pid: i32, start_time: u64, cgroup: &Cgroup) -> Result<()> {
+        let version = if cgroup.unified { "v2" } else { "v1" };
+        let mut text = format!("{pid} {start_time} {version}\n");
+        for d in &cgroup.dirs {
+            text += &format!("{}\n", d.display());
+        }
+        for d in &cgroup.created {
+            text += &format!("{PARENT}{}\n", d.display());
+        }
+        let tmp = dir.path.join(".recovery.tmp");
+        fs::write(&tmp, text).at("write", &tmp)?;
+        let path = dir.path.join(RECOVERY_FILE);
+        fs::rename(&tmp, &path).at("rename to", &path)
+    }
+
     pub fn load(dir: &ContainerDir) -> Option<Recovery> {
         let text = fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?;
         let mut lines = text.lines();
@@ -165,16 +188,24 @@ impl Recovery {
         let pid = head.next()?.parse().ok()?;
         let start_time = head.next()?.parse().ok()?;
         let unified = head.next()? == "v2";
-        let dirs = lines
-            .map(PathBuf::from)
-            .filter(|d| d.starts_with("/sys/fs/cgroup"))
-            .collect();
+        let (mut dirs, mut created) = (Vec::new(), Vec::new());
+        for line in lines {
+            let (list, path) = match line.strip_prefix(PARENT) {
+                Some(p) => (&mut created, Path::new(p)),
+                None => (&mut dirs, Path::new(line)),
+            };
+            // Nothing outside the cgroup hierarchies is removed.
+            if path.starts_with("/sys/fs/cgroup") {
+                list.push(path.to_path_buf());
+            }
+        }
         Some(Recovery {
             pid,
             start_time,
             cgroup: Cgroup {
                 dirs,
                 unified,
+                created,
                 ..Cgroup::default()
             },
         })
@@ -227,7 +258,20 @@ pub struct State {
 impl State {
     pub fn load(dir: &ContainerDir) -> Result<State> {
         let path = dir.path.join(STATE_FILE);
-        let bytes = fs::read(&path).at("read", &path)?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            // With the lock free, only a create that died leaves none.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::State(format!(
+                    "container {} was never completely created: {} is missing \
+                     (`berth delete -f {}` removes what its create made)",
+                    dir.id,
+                    path.display(),
+                    dir.id
+                )));
+            }
+            Err(e) => return Err(Error::path("read", &path, e)),
+        };
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
             Error::config(
@@ -242,20 +286,9 @@ impl State {
     }
 
     /// Writes state.json atomically: readers see the old or the new file.
-    /// The recovery lines go first, so a container whose state.json is
-    /// later damaged can still be cleaned up.
+    /// (The recovery lines, written before, let `delete -f` clean up a
+    /// container whose state.json is later damaged.)
     pub fn save(&self, dir: &ContainerDir) -> Result<()> {
-        let mut rec = format!(
-            "{} {} {}\n",
-            self.pid,
-            self.init_start_time,
-            if self.cgroup.unified { "v2" } else { "v1" }
-        );
-        for d in &self.cgroup.dirs {
-            rec += &format!("{}\n", d.display());
-        }
-        let rec_path = dir.path.join(RECOVERY_FILE);
-        fs::write(&rec_path, rec).at("write", &rec_path)?;
         let tmp = dir.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(self).expect("state serialises");
         fs::write(&tmp, bytes).at("write", &tmp)?;
@@ -394,6 +427,35 @@ mod tests {
             Err(Error::NotFound(_))
         ));
         std::fs::remove_dir(&root).unwrap();
+    }
+
+    #[test]
+    fn recovery_lines_round_trip() {
+        let root = std::env::temp_dir().join(format!("berth-recovery-test-{}", std::process::id()));
+        let dir = ContainerDir::create(&root, "r1").unwrap();
+        let e = State::load(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("never completely created") && e.contains("berth delete -f r1"),
+            "{e}"
+        );
+        let cgroup = Cgroup {
+            dirs: vec!["/sys/fs/cgroup/pids/a/b".into()],
+            created: vec!["/sys/fs/cgroup/pids/a".into()],
+            ..Cgroup::default()
+        };
+        Recovery::save(&dir, 42, 7, &cgroup).unwrap();
+        let r = Recovery::load(&dir).unwrap();
+        assert_eq!((r.pid, r.start_time), (42, 7));
+        assert_eq!(
+            (r.cgroup.dirs, r.cgroup.created),
+            (cgroup.dirs, cgroup.created)
+        );
+        // Nothing outside the cgroup hierarchies is ever removed.
+        fs::write(dir.path.join(RECOVERY_FILE), "1 2 v1\n/etc\nparent /\n").unwrap();
+        let r = Recovery::load(&dir).unwrap();
+        assert!(r.cgroup.dirs.is_empty() && r.cgroup.created.is_empty());
+        dir.remove().unwrap();
+        fs::remove_dir(&root).unwrap();
     }
 
     #[test]
