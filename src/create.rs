@@ -18,8 +18,8 @@ use crate::cgroups::Cgroup;
 use crate::cgroups::systemd::Scope;
 use crate::cli::CreateArgs;
 use crate::error::{Error, PathContext, Result};
+use crate::fault::point;
 use crate::init::{self, InitArgs, StartBy};
-use crate::logging::phase;
 use crate::namespaces;
 use crate::state::{ContainerDir, Recovery, State};
 use crate::sync::{self, Msg};
@@ -76,7 +76,7 @@ pub fn create(
     if spec.process().is_none() && start_by == StartBy::Channel {
         return Err(Error::config("process", "is required to run a container"));
     }
-    phase("config");
+    point("config")?;
     let terminal = spec
         .process()
         .as_ref()
@@ -90,6 +90,7 @@ pub fn create(
         cgroup: None,
         child: None,
     };
+    point("state dir")?;
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
@@ -111,7 +112,7 @@ pub fn create(
         )?,
     };
     cleanup.cgroup = Some(cgroup.clone());
-    phase("cgroup");
+    point("cgroup")?;
 
     let fifo = match start_by {
         StartBy::Fifo => Some(make_fifo(&dir.fifo())?),
@@ -157,7 +158,7 @@ pub fn create(
     drop(fifo);
     drop(cgroup_join);
     view_gate.forked();
-    phase("cloned");
+    point("cloned")?;
     let maps = id_maps(&spec);
     // On v1 the init joins its cgroups itself (clone::CgroupJoin), on v2
     // clone3 placed it; systemd moves it into the scope.
@@ -178,7 +179,7 @@ pub fn create(
         // what it said comes next from the socket.
         let _ = ours.send(&Msg::Go);
     }
-    phase("resources");
+    point("resources")?;
     // The init sets up on its own now: unmount the binary's view meanwhile.
     view_gate.release();
     let mut init_pid = pid;
@@ -203,6 +204,7 @@ pub fn create(
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
+                point("hooks asked")?;
                 let state = creating_state(&spec, &args.id, init_pid, &bundle).to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
@@ -216,10 +218,14 @@ pub fn create(
                         &state,
                     )?;
                 }
+                point("runtime hooks")?;
                 ours.send(&Msg::HookState(state))?;
             }
             Some(Msg::Ready) => break,
-            Some(Msg::Fail(s)) => return Err(Error::Init(s)),
+            Some(Msg::Fail(s)) => {
+                crate::fault::init_failed(&s);
+                return Err(Error::Init(s));
+            }
             Some(m) => {
                 return Err(Error::State(format!(
                     "unexpected {m:?} from the init process"
@@ -234,7 +240,7 @@ pub fn create(
     // From here on the init outlives a killed runtime: a parent's death
     // no longer kills it, and it no longer reads the sync socket.
     Recovery::save(&dir, init_pid, start_time, &cgroup)?;
-    phase("ready");
+    point("ready")?;
     let state = State {
         oci_version: spec.version().clone(),
         id: args.id.clone(),
@@ -256,6 +262,7 @@ pub fn create(
         no_process: spec.process().is_none(),
     };
     state.save(&dir)?;
+    point("state saved")?;
     if let Some(p) = &args.pid_file {
         write_pid_file(p, init_pid)?;
     }
