@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Output;
 
 use common::Bundle;
@@ -100,4 +101,73 @@ fn an_init_that_died_unwatched_is_stopped() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     b.ok(&["delete", &b.id]);
+}
+
+/// Waits until `child` is blocked on the lock of `dir` (/proc/locks shows
+/// it as a waiter): no sleep decides it.
+fn until_waiting(dir: &Path, child: &mut std::process::Child) {
+    while !common::flocks_on(dir).contains(&(child.id(), true)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "did not wait for the lock"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Takes a container's lock as a berth command does.
+fn lock(dir: &Path) -> nix::fcntl::Flock<std::fs::File> {
+    let f = std::fs::File::open(dir).unwrap();
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap()
+}
+
+#[test]
+fn a_killed_holder_leaves_no_lock_and_a_live_one_is_waited_for() {
+    let b = Bundle::new("lock", &["sleep", "1000"]);
+    b.ok(&["run", "-d", &b.id]);
+    let dir = b.root.join(&b.id);
+    // delete SIGKILLed while it holds the lock, the init already killed:
+    // the kernel drops a flock with its last descriptor, and no other
+    // process (init, hook) had a copy.
+    let out = b.berth_env(
+        &[("BERTH_FAULT", "init killed:kill")],
+        &["delete", "-f", &b.id],
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "{out:?}"
+    );
+    assert_eq!(common::flocks_on(&dir), [], "a lock outlived its holder");
+    let state: serde_json::Value =
+        serde_json::from_slice(&b.berth_raw(&["state", &b.id]).stdout).unwrap();
+    assert_eq!(state["status"], "stopped");
+    b.ok(&["delete", &b.id]);
+
+    // A live holder (this test): commands wait for it, then go on.
+    b.ok(&["run", "-d", &b.id]);
+    let held = lock(&dir);
+    let mut state = b.spawn("state", &["state", &b.id]);
+    until_waiting(&dir, &mut state);
+    drop(held);
+    assert!(state.wait().unwrap().success());
+    let shown: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.dir.join("state.out")).unwrap()).unwrap();
+    assert_eq!(shown["status"], "running");
+
+    // Two waiters, a delete and a state: whichever goes second sees the
+    // other's result, and a state after the delete is the plain error.
+    let held = lock(&dir);
+    let mut delete = b.spawn("delete", &["delete", "-f", &b.id]);
+    until_waiting(&dir, &mut delete);
+    let mut state = b.spawn("state", &["state", &b.id]);
+    until_waiting(&dir, &mut state);
+    drop(held);
+    assert!(delete.wait().unwrap().success());
+    let state_ok = state.wait().unwrap().success();
+    let err = std::fs::read_to_string(b.dir.join("state.err")).unwrap();
+    assert!(
+        state_ok || err.trim() == format!("berth: container {} does not exist", b.id),
+        "{err}"
+    );
 }

@@ -133,6 +133,21 @@ impl Bundle {
         out
     }
 
+    /// berth in the background, with this bundle's state root; its output
+    /// goes to NAME.out and NAME.err in the bundle.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> std::process::Child {
+        let file = |ext: &str| std::fs::File::create(self.dir.join(format!("{name}.{ext}")));
+        Command::new(BERTH)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file("out").unwrap())
+            .stderr(file("err").unwrap())
+            .spawn()
+            .expect("run berth")
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.berth(args);
         assert!(
@@ -269,6 +284,31 @@ fn processes_of(b: &Bundle) -> Vec<String> {
         }
     }
     found
+}
+
+/// The flocks on `path` in /proc/locks: each holder's or waiter's pid, and
+/// whether it waits.
+pub fn flocks_on(path: &Path) -> Vec<(u32, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    // /proc/locks names the file as MAJOR:MINOR:INODE, the device in hex.
+    let key = format!(
+        "{:02x}:{:02x}:{} ",
+        libc::major(m.dev()),
+        libc::minor(m.dev()),
+        m.ino()
+    );
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&key))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().filter(|w| *w != "->").collect();
+            (f[4].parse().unwrap(), l.contains("->"))
+        })
+        .collect()
 }
 
 /// Receives one message with a descriptor (SCM_RIGHTS) on a unix socket;
