@@ -257,17 +257,20 @@ pub struct State {
 
 impl State {
     pub fn load(dir: &ContainerDir) -> Result<State> {
-        let path = dir.path.join(STATE_FILE);
+        Self::read(&dir.path, &dir.id)
+    }
+
+    fn read(dir: &Path, id: &str) -> Result<State> {
+        let path = dir.join(STATE_FILE);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            // With the lock free, only a create that died leaves none.
+            // Under the container's lock only a create that died leaves
+            // none (`peek`, which takes no lock, drops this error).
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Err(Error::State(format!(
-                    "container {} was never completely created: {} is missing \
-                     (`berth delete -f {}` removes what its create made)",
-                    dir.id,
-                    path.display(),
-                    dir.id
+                    "container {id} was never completely created: {} is missing \
+                     (`berth delete -f {id}` removes what its create made)",
+                    path.display()
                 )));
             }
             Err(e) => return Err(Error::path("read", &path, e)),
@@ -277,12 +280,24 @@ impl State {
             Error::config(
                 format!("{} {}", path.display(), e.path()),
                 format!(
-                    "{} (the state is damaged: `berth delete -f {}` removes it)",
+                    "{} (the state is damaged: `berth delete -f {id}` removes it)",
                     e.inner(),
-                    dir.id
                 ),
             )
         })
+    }
+
+    /// A container's state and status read without its lock, for `list`,
+    /// which must not wait for a create or delete in progress (runc's does
+    /// not either). state.json is replaced whole, so this reads all of it
+    /// or nothing; a container without one yet (being created, or its
+    /// create died) is not listed, as runc does not list it.
+    pub fn peek(root: &Path, id: &str) -> Option<(State, Status)> {
+        validate_id(id).ok()?;
+        let dir = root.join(id);
+        let state = Self::read(&dir, id).ok()?;
+        let status = state.status_in(&dir);
+        Some((state, status))
     }
 
     /// Writes state.json atomically: readers see the old or the new file.
@@ -300,10 +315,14 @@ impl State {
     /// process under the same pid) is stopped; alive with the exec fifo still
     /// in place is created; a frozen cgroup is paused; otherwise running.
     pub fn status(&self, dir: &ContainerDir) -> Status {
+        self.status_in(&dir.path)
+    }
+
+    fn status_in(&self, dir: &Path) -> Status {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if dir.fifo().exists() {
+        if dir.join(FIFO).exists() {
             Status::Created
         } else if crate::cgroups::is_frozen(&self.cgroup) {
             Status::Paused
