@@ -18,10 +18,10 @@ use crate::cgroups::Cgroup;
 use crate::cgroups::systemd::Scope;
 use crate::cli::CreateArgs;
 use crate::error::{Error, PathContext, Result};
+use crate::fault::point;
 use crate::init::{self, InitArgs, StartBy};
-use crate::logging::phase;
 use crate::namespaces;
-use crate::state::{ContainerDir, State};
+use crate::state::{ContainerDir, Recovery, State};
 use crate::sync::{self, Msg};
 use crate::{clone, config, pidstat};
 
@@ -76,7 +76,7 @@ pub fn create(
     if spec.process().is_none() && start_by == StartBy::Channel {
         return Err(Error::config("process", "is required to run a container"));
     }
-    phase("config");
+    point("config")?;
     let terminal = spec
         .process()
         .as_ref()
@@ -90,6 +90,7 @@ pub fn create(
         cgroup: None,
         child: None,
     };
+    point("state dir")?;
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
@@ -105,10 +106,13 @@ pub fn create(
         .transpose()?;
     let mut cgroup = match scope {
         Some(_) => Cgroup::default(),
-        None => place_in_cgroup(&cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)))?,
+        None => place_in_cgroup(
+            &cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)),
+            &dir,
+        )?,
     };
     cleanup.cgroup = Some(cgroup.clone());
-    phase("cgroup");
+    point("cgroup")?;
 
     let fifo = match start_by {
         StartBy::Fifo => Some(make_fifo(&dir.fifo())?),
@@ -154,7 +158,7 @@ pub fn create(
     drop(fifo);
     drop(cgroup_join);
     view_gate.forked();
-    phase("cloned");
+    point("cloned")?;
     let maps = id_maps(&spec);
     // On v1 the init joins its cgroups itself (clone::CgroupJoin), on v2
     // clone3 placed it; systemd moves it into the scope.
@@ -175,7 +179,7 @@ pub fn create(
         // what it said comes next from the socket.
         let _ = ours.send(&Msg::Go);
     }
-    phase("resources");
+    point("resources")?;
     // The init sets up on its own now: unmount the binary's view meanwhile.
     view_gate.release();
     let mut init_pid = pid;
@@ -200,6 +204,7 @@ pub fn create(
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
+                point("hooks asked")?;
                 // The environment is made (lifecycle step 2): the hooks of steps
                 // 3-5 see the status the spec gives for "after step 2".
                 let state = state_doc(&spec, &args.id, init_pid, &bundle, "created").to_string();
@@ -215,10 +220,14 @@ pub fn create(
                         &state,
                     )?;
                 }
+                point("runtime hooks")?;
                 ours.send(&Msg::HookState(state))?;
             }
             Some(Msg::Ready) => break,
-            Some(Msg::Fail(s)) => return Err(Error::Init(s)),
+            Some(Msg::Fail(s)) => {
+                crate::fault::init_failed(&s);
+                return Err(Error::Init(s));
+            }
             Some(m) => {
                 return Err(Error::State(format!(
                     "unexpected {m:?} from the init process"
@@ -227,10 +236,13 @@ pub fn create(
             None => return Err(Error::Init("the init process exited during setup".into())),
         }
     }
-    phase("ready");
     let start_time = pidstat::read(init_pid)
         .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
         .start_time;
+    // From here on the init outlives a killed runtime: a parent's death
+    // no longer kills it, and it no longer reads the sync socket.
+    Recovery::save(&dir, init_pid, start_time, &cgroup)?;
+    point("ready")?;
     let state = State {
         oci_version: spec.version().clone(),
         id: args.id.clone(),
@@ -252,6 +264,7 @@ pub fn create(
         no_process: spec.process().is_none(),
     };
     state.save(&dir)?;
+    point("state saved")?;
     if let Some(p) = &args.pid_file {
         write_pid_file(p, init_pid)?;
     }
@@ -270,8 +283,11 @@ pub fn create(
 /// The container's cgroup. A user the cgroups are not delegated to
 /// (rootless) runs without one, after a single warning; for root a cgroup
 /// that cannot be made is an error.
-fn place_in_cgroup(path: &Path) -> Result<Cgroup> {
-    let mut cgroup = Cgroup::locate(path)?;
+fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
+    let cgroup = Cgroup::locate(path)?;
+    // Before any directory exists: `delete -f` after a killed create then
+    // finds every one of them.
+    Recovery::save(dir, 0, 0, &cgroup)?;
     match cgroup.create() {
         Ok(()) => Ok(cgroup),
         Err(Error::Path { err, .. })

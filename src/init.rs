@@ -21,7 +21,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result, SysContext};
-use crate::logging::phase;
+use crate::fault::point;
 use crate::namespaces::{self, Plan};
 use crate::process::prepare;
 use crate::sync::{Channel, Msg};
@@ -83,7 +83,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     // share the container's namespaces (CVE-2016-9962).
     prctl::set_dumpable(false)
         .map_err(|e| Error::sys("make the init non-dumpable", nix::errno::Errno::from_raw(e)))?;
-    phase("namespaces");
+    point("namespaces")?;
     let process = a.spec.process().as_ref();
     set_names(a.spec)?;
     if !a.no_new_keyring {
@@ -119,6 +119,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         None => None,
     };
     rootfs::protect(a.spec, &root)?;
+    point("masked")?;
     let hook_state = container_hooks(a)?;
     let entry = match (ctx.mount_ns, a.no_pivot) {
         (false, _) => rootfs::Entry::Chroot,
@@ -128,7 +129,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     rootfs::enter(&root, entry)?;
     drop(root);
     rootfs::finish(a.spec)?;
-    phase("rootfs");
+    point("rootfs")?;
     if let Some(slave) = slave {
         console::attach(slave)?;
     }
@@ -148,7 +149,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;
     }
     clone::die_with_parent(false)?;
-    phase("process");
+    point("process")?;
     a.channel.send(&Msg::Ready)?;
     match a.start_by {
         StartBy::Fifo => wait_fifo(a.fifo.take())?,
@@ -243,6 +244,7 @@ fn container_hooks(a: &InitArgs) -> Result<Option<String>> {
         h.create_container().as_deref().unwrap_or_default(),
         &state,
     )?;
+    point("container hooks")?;
     Ok(Some(state))
 }
 

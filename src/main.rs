@@ -13,6 +13,7 @@ mod console;
 mod create;
 mod error;
 mod exec;
+mod fault;
 mod hooks;
 mod idmap;
 mod init;
@@ -116,7 +117,6 @@ fn run() -> ! {
         logging::error(&e.to_string());
         std::process::exit(1);
     }
-    logging::phase("start");
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {

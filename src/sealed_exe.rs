@@ -136,7 +136,7 @@ pub fn ensure() -> Result<()> {
         })
         .collect();
     envp.push(cstring(format!("{MARK}={}", fds.join(",")).into()));
-    crate::logging::phase("protected view");
+    crate::fault::point("protected view")?;
     let err = nix::unistd::fexecve(view.as_raw_fd(), &argv, &envp).unwrap_err();
     Err(Error::sys("execute the protected view of berth", err))
 }

@@ -60,7 +60,13 @@ pub fn validate_id(id: &str) -> Result<()> {
 }
 
 /// A locked container directory. The lock (flock on the directory) is held
-/// until this value is dropped, serialising commands on one id.
+/// until this value is dropped, serialising commands on one id. A command
+/// waits for it; one that gets it after a delete finds no container.
+///
+/// The state root's own flock covers the moment between `mkdir` and the
+/// creator's lock: create holds it exclusively across both, and a command
+/// opens a container's directory holding it shared, so no command ever
+/// locks a directory its creator has not locked first.
 pub struct ContainerDir {
     pub id: String,
     pub path: PathBuf,
@@ -77,27 +83,36 @@ impl ContainerDir {
             .mode(0o700)
             .create(root)
             .at("create state root", root)?;
+        let root_lock = lock_root(root, FlockArg::LockExclusive)?;
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
             Err(e) => return Err(Error::path("create state dir", &path, e)),
         }
-        Self::lock(id, path)
+        let file = open_dir(id, &path)?;
+        let dir = Self::lock(id, path, file);
+        drop(root_lock);
+        dir
     }
 
     /// Opens and locks the directory of an existing container.
     pub fn open(root: &Path, id: &str) -> Result<Self> {
         validate_id(id)?;
-        Self::lock(id, root.join(id))
+        let root_lock = match lock_root(root, FlockArg::LockShared) {
+            Err(Error::Path { err, .. }) if err.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.into()));
+            }
+            r => r?,
+        };
+        let path = root.join(id);
+        let file = open_dir(id, &path)?;
+        // Waiting for this container must not hold up creates of others.
+        drop(root_lock);
+        Self::lock(id, path, file)
     }
 
-    fn lock(id: &str, path: PathBuf) -> Result<Self> {
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::NotFound(id.into())),
-            Err(e) => return Err(Error::path("open state dir", &path, e)),
-        };
+    fn lock(id: &str, path: PathBuf, file: File) -> Result<Self> {
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, e)| Error::sys(format!("lock {}", path.display()), e))?;
         // A delete that held the lock before us removed the directory.
@@ -120,15 +135,52 @@ impl ContainerDir {
     }
 }
 
-/// What `delete -f` needs when state.json cannot be read: the init (pid and
-/// start time, so a reused pid is left alone) and the cgroup directories.
+fn open_dir(id: &str, path: &Path) -> Result<File> {
+    match File::open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::NotFound(id.into())),
+        Err(e) => Err(Error::path("open state dir", path, e)),
+    }
+}
+
+/// The state root's flock (see `ContainerDir`), held until dropped.
+fn lock_root(root: &Path, how: FlockArg) -> Result<Flock<File>> {
+    let file = File::open(root).at("open state root", root)?;
+    Flock::lock(file, how).map_err(|(_, e)| Error::sys(format!("lock {}", root.display()), e))
+}
+
+/// What `delete -f` needs when state.json cannot be read (damaged, or
+/// never written by a create that was killed): the init (pid and start
+/// time, so a reused pid is left alone) and the cgroup directories, with
+/// the parents create made for them.
 pub struct Recovery {
     pid: i32,
     start_time: u64,
     cgroup: Cgroup,
 }
 
+/// Marks a recovery line naming a parent directory create made.
+const PARENT: &str = "parent ";
+
 impl Recovery {
+    /// Writes the lines atomically (create rewrites them): first before any
+    /// cgroup directory exists (pid 0), then once the init is ready: from
+    /// then on it outlives a killed runtime.
+    pub fn save(dir: &ContainerDir, pid: i32, start_time: u64, cgroup: &Cgroup) -> Result<()> {
+        let version = if cgroup.unified { "v2" } else { "v1" };
+        let mut text = format!("{pid} {start_time} {version}\n");
+        for d in &cgroup.dirs {
+            text += &format!("{}\n", d.display());
+        }
+        for d in &cgroup.created {
+            text += &format!("{PARENT}{}\n", d.display());
+        }
+        let tmp = dir.path.join(".recovery.tmp");
+        fs::write(&tmp, text).at("write", &tmp)?;
+        let path = dir.path.join(RECOVERY_FILE);
+        fs::rename(&tmp, &path).at("rename to", &path)
+    }
+
     pub fn load(dir: &ContainerDir) -> Option<Recovery> {
         let text = fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?;
         let mut lines = text.lines();
@@ -136,16 +188,24 @@ impl Recovery {
         let pid = head.next()?.parse().ok()?;
         let start_time = head.next()?.parse().ok()?;
         let unified = head.next()? == "v2";
-        let dirs = lines
-            .map(PathBuf::from)
-            .filter(|d| d.starts_with("/sys/fs/cgroup"))
-            .collect();
+        let (mut dirs, mut created) = (Vec::new(), Vec::new());
+        for line in lines {
+            let (list, path) = match line.strip_prefix(PARENT) {
+                Some(p) => (&mut created, Path::new(p)),
+                None => (&mut dirs, Path::new(line)),
+            };
+            // Nothing outside the cgroup hierarchies is removed.
+            if path.starts_with("/sys/fs/cgroup") {
+                list.push(path.to_path_buf());
+            }
+        }
         Some(Recovery {
             pid,
             start_time,
             cgroup: Cgroup {
                 dirs,
                 unified,
+                created,
                 ..Cgroup::default()
             },
         })
@@ -197,36 +257,53 @@ pub struct State {
 
 impl State {
     pub fn load(dir: &ContainerDir) -> Result<State> {
-        let path = dir.path.join(STATE_FILE);
-        let bytes = fs::read(&path).at("read", &path)?;
+        Self::read(&dir.path, &dir.id)
+    }
+
+    fn read(dir: &Path, id: &str) -> Result<State> {
+        let path = dir.join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            // Under the container's lock only a create that died leaves
+            // none (`peek`, which takes no lock, drops this error).
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::State(format!(
+                    "container {id} was never completely created: {} is missing \
+                     (`berth delete -f {id}` removes what its create made)",
+                    path.display()
+                )));
+            }
+            Err(e) => return Err(Error::path("read", &path, e)),
+        };
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
             Error::config(
                 format!("{} {}", path.display(), e.path()),
                 format!(
-                    "{} (the state is damaged: `berth delete -f {}` removes it)",
+                    "{} (the state is damaged: `berth delete -f {id}` removes it)",
                     e.inner(),
-                    dir.id
                 ),
             )
         })
     }
 
+    /// A container's state and status read without its lock, for `list`,
+    /// which must not wait for a create or delete in progress (runc's does
+    /// not either). state.json is replaced whole, so this reads all of it
+    /// or nothing; a container without one yet (being created, or its
+    /// create died) is not listed, as runc does not list it.
+    pub fn peek(root: &Path, id: &str) -> Option<(State, Status)> {
+        validate_id(id).ok()?;
+        let dir = root.join(id);
+        let state = Self::read(&dir, id).ok()?;
+        let status = state.status_in(&dir);
+        Some((state, status))
+    }
+
     /// Writes state.json atomically: readers see the old or the new file.
-    /// The recovery lines go first, so a container whose state.json is
-    /// later damaged can still be cleaned up.
+    /// (The recovery lines, written before, let `delete -f` clean up a
+    /// container whose state.json is later damaged.)
     pub fn save(&self, dir: &ContainerDir) -> Result<()> {
-        let mut rec = format!(
-            "{} {} {}\n",
-            self.pid,
-            self.init_start_time,
-            if self.cgroup.unified { "v2" } else { "v1" }
-        );
-        for d in &self.cgroup.dirs {
-            rec += &format!("{}\n", d.display());
-        }
-        let rec_path = dir.path.join(RECOVERY_FILE);
-        fs::write(&rec_path, rec).at("write", &rec_path)?;
         let tmp = dir.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(self).expect("state serialises");
         fs::write(&tmp, bytes).at("write", &tmp)?;
@@ -238,10 +315,14 @@ impl State {
     /// process under the same pid) is stopped; alive with the exec fifo still
     /// in place is created; a frozen cgroup is paused; otherwise running.
     pub fn status(&self, dir: &ContainerDir) -> Status {
+        self.status_in(&dir.path)
+    }
+
+    fn status_in(&self, dir: &Path) -> Status {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if dir.fifo().exists() {
+        if dir.join(FIFO).exists() {
             Status::Created
         } else if crate::cgroups::is_frozen(&self.cgroup) {
             Status::Paused
@@ -365,6 +446,35 @@ mod tests {
             Err(Error::NotFound(_))
         ));
         std::fs::remove_dir(&root).unwrap();
+    }
+
+    #[test]
+    fn recovery_lines_round_trip() {
+        let root = std::env::temp_dir().join(format!("berth-recovery-test-{}", std::process::id()));
+        let dir = ContainerDir::create(&root, "r1").unwrap();
+        let e = State::load(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("never completely created") && e.contains("berth delete -f r1"),
+            "{e}"
+        );
+        let cgroup = Cgroup {
+            dirs: vec!["/sys/fs/cgroup/pids/a/b".into()],
+            created: vec!["/sys/fs/cgroup/pids/a".into()],
+            ..Cgroup::default()
+        };
+        Recovery::save(&dir, 42, 7, &cgroup).unwrap();
+        let r = Recovery::load(&dir).unwrap();
+        assert_eq!((r.pid, r.start_time), (42, 7));
+        assert_eq!(
+            (r.cgroup.dirs, r.cgroup.created),
+            (cgroup.dirs, cgroup.created)
+        );
+        // Nothing outside the cgroup hierarchies is ever removed.
+        fs::write(dir.path.join(RECOVERY_FILE), "1 2 v1\n/etc\nparent /\n").unwrap();
+        let r = Recovery::load(&dir).unwrap();
+        assert!(r.cgroup.dirs.is_empty() && r.cgroup.created.is_empty());
+        dir.remove().unwrap();
+        fs::remove_dir(&root).unwrap();
     }
 
     #[test]

@@ -5,31 +5,10 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use common::Bundle;
-
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-
-/// berth with the bundle's state root, without rewriting its config.json.
-/// Output goes through files: a detached container keeps berth's stdio.
-fn raw(b: &Bundle, args: &[&str]) -> Output {
-    let (out, err) = (b.dir.join(".raw.out"), b.dir.join(".raw.err"));
-    let status = Command::new(BERTH)
-        .arg("--root")
-        .arg(&b.root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&out).unwrap_or_default(),
-        stderr: std::fs::read(&err).unwrap_or_default(),
-    }
-}
 
 fn err_of(o: &Output) -> String {
     assert!(!o.status.success(), "succeeded: {o:?}");
@@ -53,12 +32,12 @@ fn damaged_state_json_is_named_and_delete_force_recovers() {
         };
         std::fs::write(state_file(&b), bad).unwrap();
         for cmd in [&["state", &b.id][..], &["delete", &b.id][..]] {
-            let err = err_of(&raw(&b, cmd));
+            let err = err_of(&b.berth_raw(cmd));
             assert_eq!(err.trim().lines().count(), 1, "{err}");
             assert!(err.contains("state.json"), "{err}");
             assert!(err.contains("delete -f"), "{err}");
         }
-        let out = raw(&b, &["delete", "-f", &b.id]);
+        let out = b.berth_raw(&["delete", "-f", &b.id]);
         assert!(out.status.success(), "{out:?}");
         // The init and its cgroup went with it (the drop's leak check
         // covers the cgroup, state dir and mounts).
@@ -82,13 +61,13 @@ fn a_removed_bundle_does_not_stop_state_or_delete() {
         serde_json::to_vec(&b.config).unwrap(),
     )
     .unwrap();
-    let out = raw(&b, &["run", "-d", "-b", bundle.to_str().unwrap(), &b.id]);
+    let out = b.berth_raw(&["run", "-d", "-b", bundle.to_str().unwrap(), &b.id]);
     assert!(out.status.success(), "{out:?}");
     std::fs::remove_dir_all(&bundle).unwrap();
     let state: serde_json::Value =
-        serde_json::from_slice(&raw(&b, &["state", &b.id]).stdout).unwrap();
+        serde_json::from_slice(&b.berth_raw(&["state", &b.id]).stdout).unwrap();
     assert_eq!(state["status"], "running");
-    let out = raw(&b, &["delete", "-f", &b.id]);
+    let out = b.berth_raw(&["delete", "-f", &b.id]);
     assert!(out.status.success(), "{out:?}");
 }
 
@@ -102,9 +81,9 @@ fn a_reused_pid_is_not_the_container() {
     state["pid"] = serde_json::json!(std::process::id());
     std::fs::write(state_file(&b), serde_json::to_vec(&state).unwrap()).unwrap();
     let shown: serde_json::Value =
-        serde_json::from_slice(&raw(&b, &["state", &b.id]).stdout).unwrap();
+        serde_json::from_slice(&b.berth_raw(&["state", &b.id]).stdout).unwrap();
     assert_eq!(shown["status"], "stopped");
-    let err = err_of(&raw(&b, &["kill", &b.id, "KILL"]));
+    let err = err_of(&b.berth_raw(&["kill", &b.id, "KILL"]));
     assert!(err.contains("not running"), "{err}");
     std::fs::write(state_file(&b), saved).unwrap();
     assert_eq!(b.state()["status"], "running");
@@ -122,4 +101,73 @@ fn an_init_that_died_unwatched_is_stopped() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     b.ok(&["delete", &b.id]);
+}
+
+/// Waits until `child` is blocked on the lock of `dir` (/proc/locks shows
+/// it as a waiter): no sleep decides it.
+fn until_waiting(dir: &Path, child: &mut std::process::Child) {
+    while !common::flocks_on(dir).contains(&(child.id(), true)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "did not wait for the lock"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Takes a container's lock as a berth command does.
+fn lock(dir: &Path) -> nix::fcntl::Flock<std::fs::File> {
+    let f = std::fs::File::open(dir).unwrap();
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap()
+}
+
+#[test]
+fn a_killed_holder_leaves_no_lock_and_a_live_one_is_waited_for() {
+    let b = Bundle::new("lock", &["sleep", "1000"]);
+    b.ok(&["run", "-d", &b.id]);
+    let dir = b.root.join(&b.id);
+    // delete SIGKILLed while it holds the lock, the init already killed:
+    // the kernel drops a flock with its last descriptor, and no other
+    // process (init, hook) had a copy.
+    let out = b.berth_env(
+        &[("BERTH_FAULT", "init killed:kill")],
+        &["delete", "-f", &b.id],
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "{out:?}"
+    );
+    assert_eq!(common::flocks_on(&dir), [], "a lock outlived its holder");
+    let state: serde_json::Value =
+        serde_json::from_slice(&b.berth_raw(&["state", &b.id]).stdout).unwrap();
+    assert_eq!(state["status"], "stopped");
+    b.ok(&["delete", &b.id]);
+
+    // A live holder (this test): commands wait for it, then go on.
+    b.ok(&["run", "-d", &b.id]);
+    let held = lock(&dir);
+    let mut state = b.spawn("state", &["state", &b.id]);
+    until_waiting(&dir, &mut state);
+    drop(held);
+    assert!(state.wait().unwrap().success());
+    let shown: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.dir.join("state.out")).unwrap()).unwrap();
+    assert_eq!(shown["status"], "running");
+
+    // Two waiters, a delete and a state: whichever goes second sees the
+    // other's result, and a state after the delete is the plain error.
+    let held = lock(&dir);
+    let mut delete = b.spawn("delete", &["delete", "-f", &b.id]);
+    until_waiting(&dir, &mut delete);
+    let mut state = b.spawn("state", &["state", &b.id]);
+    until_waiting(&dir, &mut state);
+    drop(held);
+    assert!(delete.wait().unwrap().success());
+    let state_ok = state.wait().unwrap().success();
+    let err = std::fs::read_to_string(b.dir.join("state.err")).unwrap();
+    assert!(
+        state_ok || err.trim() == format!("berth: container {} does not exist", b.id),
+        "{err}"
+    );
 }

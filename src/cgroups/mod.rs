@@ -93,7 +93,8 @@ fn join(mount: &Path, own: &Path, cgroups_path: &Path) -> Result<PathBuf> {
 
 impl Cgroup {
     /// Computes the container's cgroup directories for `cgroups_path`
-    /// (the config's linux.cgroupsPath, or the container id when absent).
+    /// (the config's linux.cgroupsPath, or the container id when absent),
+    /// and the topmost of their parents that `create` will make.
     /// A relative path starts at the runtime's own cgroup: on v2 its one
     /// cgroup; on v1 the cgroup systemd tracks it in (the unified or
     /// name=systemd line), so the container lands at the same path in every
@@ -110,12 +111,7 @@ impl Cgroup {
         let path = join(Path::new("/"), base, cgroups_path)?;
         let rel = path.strip_prefix("/").unwrap_or(&path);
         if fs_type.filesystem_type() == CGROUP2_SUPER_MAGIC {
-            return Ok(Cgroup {
-                dirs: vec![root.join(rel)],
-                unified: true,
-                path,
-                created: Vec::new(),
-            });
+            return Ok(Cgroup::with_dirs(vec![root.join(rel)], true, path));
         }
         if fs_type.filesystem_type() != TMPFS_MAGIC {
             return Err(Error::State(format!(
@@ -136,12 +132,21 @@ impl Cgroup {
             }
             dirs.push(mount.join(rel));
         }
-        Ok(Cgroup {
+        Ok(Cgroup::with_dirs(dirs, false, path))
+    }
+
+    fn with_dirs(dirs: Vec<PathBuf>, unified: bool, path: PathBuf) -> Cgroup {
+        let created = dirs
+            .iter()
+            .filter_map(|d| d.ancestors().take_while(|a| !a.exists()).last())
+            .map(Path::to_path_buf)
+            .collect();
+        Cgroup {
             dirs,
-            unified: false,
+            unified,
             path,
-            created: Vec::new(),
-        })
+            created,
+        }
     }
 
     /// libcgroups' manager for this cgroup, for limits, freezing and
@@ -178,13 +183,7 @@ impl Cgroup {
 
     /// Creates every directory; cpuset needs cpus and mems before it accepts
     /// a task, so they are copied from the nearest parent that has them.
-    pub fn create(&mut self) -> Result<()> {
-        self.created = self
-            .dirs
-            .iter()
-            .filter_map(|d| d.ancestors().take_while(|a| !a.exists()).last())
-            .map(Path::to_path_buf)
-            .collect();
+    pub fn create(&self) -> Result<()> {
         if self.unified {
             enable_controllers(&self.dirs[0]);
         }

@@ -60,6 +60,7 @@ pub fn destroy(state: &State) -> Result<(), Error> {
     for pid in state.cgroup.pids() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
     }
+    crate::fault::point("init killed")?;
     if state.host_mounts {
         // The rootfs was bound onto itself with every container mount below
         // it: detaching that one mount removes them all.
@@ -68,5 +69,6 @@ pub fn destroy(state: &State) -> Result<(), Error> {
             Err(e) => return Err(Error::sys(format!("unmount {}", state.rootfs.display()), e)),
         }
     }
-    state.cgroup.destroy()
+    state.cgroup.destroy()?;
+    crate::fault::point("cgroup removed")
 }

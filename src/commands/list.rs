@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use crate::cli::ListFormat;
-use crate::state::{ContainerDir, State};
+use crate::state::State;
 
 pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<i32> {
     let mut ids: Vec<String> = match std::fs::read_dir(root) {
@@ -14,16 +14,12 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<i32> 
     ids.sort();
     let mut rows = Vec::new();
     for id in ids {
-        // A container deleted meanwhile, or a stray entry, is skipped: a
-        // listing must not fail because of one damaged container.
-        let Ok(dir) = ContainerDir::open(root, &id) else {
-            continue;
-        };
-        let Ok(state) = State::load(&dir) else {
-            continue;
-        };
-        let status = state.status(&dir);
-        rows.push(state.to_json(status));
+        // A container deleted meanwhile, one not yet created, a damaged one
+        // or a stray entry is skipped: a listing must not fail because of
+        // one container.
+        if let Some((state, status)) = State::peek(root, &id) {
+            rows.push(state.to_json(status));
+        }
     }
     if quiet {
         for r in &rows {

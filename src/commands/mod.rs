@@ -35,6 +35,7 @@ fn state_root(cli: &Cli) -> PathBuf {
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    crate::fault::point("start")?;
     let root = state_root(&cli);
     match cli.command {
         Command::Create(args) => create::run(&root, &args, cli.global.systemd_cgroup),

@@ -43,6 +43,7 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         .with_context(|| format!("start container {id}: open {}", fifo.display()))?;
     f.write_all(b"0")
         .with_context(|| format!("start container {id}: write {}", fifo.display()))?;
+    crate::fault::point("fifo written")?;
     std::fs::remove_file(&fifo)
         .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
     if poststart {

@@ -103,7 +103,7 @@ pub fn setup(ctx: &Context) -> Result<Root> {
     .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
     let root = Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
     mounts::mount_all(ctx, &root)?;
-    crate::logging::phase("mounts");
+    crate::fault::point("mounts")?;
     Ok(root)
 }
 
@@ -112,7 +112,7 @@ pub fn setup(ctx: &Context) -> Result<Root> {
 /// by then (see init).
 pub fn devices(ctx: &Context, root: &Root) -> Result<()> {
     devices::create(ctx, root)?;
-    crate::logging::phase("devices");
+    crate::fault::point("devices")?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
@@ -79,16 +80,15 @@ impl Bundle {
     }
 
     /// Writes config.json atomically: a berth started earlier may be
-    /// reading it while the test runs another command.
+    /// reading it while the test runs another command, or another thread
+    /// writes it too.
     pub fn write_config(&self) {
-        let tmp = self.dir.join(".config.json.tmp");
+        let tmp = self.dir.join(format!(".config.json.{}.tmp", sequence()));
         std::fs::write(&tmp, serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
         std::fs::rename(&tmp, self.dir.join("config.json")).unwrap();
     }
 
-    /// Runs berth with this bundle's state root. Output goes through files,
-    /// not pipes: a created container keeps berth's stdio as its own, so a
-    /// pipe would not close until the container exits.
+    /// Runs berth with this bundle's state root, after writing its config.
     pub fn berth(&self, args: &[&str]) -> Output {
         self.berth_env(&[], args)
     }
@@ -96,8 +96,22 @@ impl Bundle {
     /// `berth` with extra environment variables.
     pub fn berth_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         self.write_config();
-        let out_path = self.dir.join(".berth.out");
-        let err_path = self.dir.join(".berth.err");
+        self.command(env, args)
+    }
+
+    /// berth with this bundle's state root, leaving config.json as it is
+    /// (a test that damaged or moved it).
+    pub fn berth_raw(&self, args: &[&str]) -> Output {
+        self.command(&[], args)
+    }
+
+    /// Output goes through files, not pipes: a created container keeps
+    /// berth's stdio as its own, so a pipe would not close until the
+    /// container exits. The files are per call: threads may share a bundle.
+    fn command(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let n = sequence();
+        let out_path = self.dir.join(format!(".berth.{n}.out"));
+        let err_path = self.dir.join(format!(".berth.{n}.err"));
         let status = Command::new(BERTH)
             .arg("--root")
             .arg(&self.root)
@@ -109,11 +123,29 @@ impl Bundle {
             .stderr(std::fs::File::create(&err_path).unwrap())
             .status()
             .expect("run berth");
-        Output {
+        let out = Output {
             status,
             stdout: std::fs::read(&out_path).unwrap_or_default(),
             stderr: std::fs::read(&err_path).unwrap_or_default(),
-        }
+        };
+        let _ = std::fs::remove_file(out_path);
+        let _ = std::fs::remove_file(err_path);
+        out
+    }
+
+    /// berth in the background, with this bundle's state root; its output
+    /// goes to NAME.out and NAME.err in the bundle.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> std::process::Child {
+        let file = |ext: &str| std::fs::File::create(self.dir.join(format!("{name}.{ext}")));
+        Command::new(BERTH)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file("out").unwrap())
+            .stderr(file("err").unwrap())
+            .spawn()
+            .expect("run berth")
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
@@ -189,8 +221,14 @@ impl Drop for Bundle {
     }
 }
 
-/// What a deleted container must not leave: its state dir, cgroups,
-/// mounts and processes.
+/// A number unique in this test process, for file names.
+fn sequence() -> usize {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a deleted container must not leave: its state dir (and the exec
+/// fifo in it), cgroups, mounts and processes.
 pub fn leaks_of(b: &Bundle) -> Vec<String> {
     let mut leaks = Vec::new();
     if b.root.join(&b.id).exists() {
@@ -205,7 +243,72 @@ pub fn leaks_of(b: &Bundle) -> Vec<String> {
     if mountinfo.contains(&b.id) {
         leaks.push("a mount".into());
     }
+    leaks.extend(processes_of(b).into_iter().map(|p| format!("process {p}")));
     leaks
+}
+
+/// Live processes of the container: in its cgroup, or with its id as an
+/// argument (a runtime, or an init that has not executed the container's
+/// program yet). Zombies are dead already; their parent reaps them.
+fn processes_of(b: &Bundle) -> Vec<String> {
+    let cgroup = format!("/berth-tests/{}", b.id);
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let dir = entry.path();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        if stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+        {
+            continue;
+        }
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let by_arg = cmdline.split(|&c| c == 0).any(|a| a == b.id.as_bytes());
+        let by_cgroup = std::fs::read_to_string(dir.join("cgroup"))
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.ends_with(&cgroup) || l.contains(&format!("{cgroup}/")));
+        if by_arg || by_cgroup {
+            let args = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push(format!("{pid} ({})", args.trim()));
+        }
+    }
+    found
+}
+
+/// The flocks on `path` in /proc/locks: each holder's or waiter's pid, and
+/// whether it waits.
+pub fn flocks_on(path: &Path) -> Vec<(u32, bool)> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    // /proc/locks names the file as MAJOR:MINOR:INODE, the device in hex.
+    let key = format!(
+        "{:02x}:{:02x}:{} ",
+        libc::major(m.dev()),
+        libc::minor(m.dev()),
+        m.ino()
+    );
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&key))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().filter(|w| *w != "->").collect();
+            (f[4].parse().unwrap(), l.contains("->"))
+        })
+        .collect()
 }
 
 /// Receives one message with a descriptor (SCM_RIGHTS) on a unix socket;
