@@ -222,6 +222,10 @@ fn missing_container_is_a_clear_error() {
             "{args:?}: {err}"
         );
     }
+    // What delete --force asks for already holds: success, as with runc.
+    let out = b.berth(&["delete", "-f", "nope"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
 }
 
 #[test]

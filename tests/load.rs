@@ -272,12 +272,10 @@ fn races_on_one_id() {
         b.ok(&["create", id]);
         b.ok(&["start", id]);
         let pid = pid_of(&b);
+        // delete -f of a missing container succeeds, as runc's does.
         let (one, two) = race(&b, &["delete", "-f", id], &["delete", "-f", id]);
-        let oks = [&one, &two]
-            .iter()
-            .filter(|o| want.check("two deletes", o, &[&want.gone]))
-            .count();
-        assert_eq!(oks, 1, "two deletes, round {round}: exactly one removes it");
+        want.check("two deletes", &one, &[]);
+        want.check("two deletes", &two, &[]);
         settle(&b, Some(pid), &format!("two deletes, round {round}"));
 
         b.ok(&["create", id]);
@@ -317,7 +315,7 @@ fn races_on_one_id() {
         // its pid comes from the pid file.
         let (made, delete) = race(&b, &create, &["delete", "-f", id]);
         want.check("create racing delete", &made, &[]);
-        want.check("delete racing create", &delete, &[&want.gone]);
+        want.check("delete racing create", &delete, &[]);
         settle(
             &b,
             Some(read_pid(&pid_file)),

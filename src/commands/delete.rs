@@ -9,7 +9,13 @@ use crate::signal;
 use crate::state::{ContainerDir, State, Status};
 
 pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
-    let dir = ContainerDir::open(root, id)?;
+    let dir = match ContainerDir::open(root, id) {
+        Ok(dir) => dir,
+        // What --force asks for already holds, as runc has it: engines
+        // retry a delete whose first attempt went through.
+        Err(Error::NotFound(_)) if force => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
     let state = match State::load(&dir) {
         Ok(s) => s,
         // A damaged state.json: the recovery lines beside it still name
