@@ -93,7 +93,7 @@ pub fn create(
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
-    let joins = namespaces::open_joins(&plan)?;
+    let joins = namespaces::open_joins(&plan, &spec)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = seccomp_spec
