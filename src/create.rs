@@ -270,6 +270,7 @@ pub fn create(
 /// that cannot be made is an error.
 fn place_in_cgroup(path: &Path) -> Result<Cgroup> {
     let mut cgroup = Cgroup::locate(path)?;
+    cgroup.check_unused()?;
     match cgroup.create() {
         Ok(()) => Ok(cgroup),
         Err(Error::Path { err, .. })

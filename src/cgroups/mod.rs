@@ -176,6 +176,36 @@ impl Cgroup {
         })
     }
 
+    /// Refuses a cgroup that is not fit for a new container, as the spec
+    /// asks of a runtime that checks: one that already holds processes
+    /// (another container's, which this one's limits, kill and delete would
+    /// reach too) or is frozen (the init could never run). Nothing has been
+    /// made yet, so the caller must not destroy it.
+    pub fn check_unused(&self) -> Result<()> {
+        for dir in self.dirs.iter().filter(|d| d.exists()) {
+            let mut pids = Vec::new();
+            procs_under(dir, &mut pids);
+            if !pids.is_empty() {
+                return Err(Error::config(
+                    "linux.cgroupsPath",
+                    format!(
+                        "{}: the cgroup {} already has {} process(es)",
+                        self.path.display(),
+                        dir.display(),
+                        pids.len()
+                    ),
+                ));
+            }
+        }
+        if is_frozen(self) {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!("{}: the cgroup is frozen", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Creates every directory; cpuset needs cpus and mems before it accepts
     /// a task, so they are copied from the nearest parent that has them.
     pub fn create(&mut self) -> Result<()> {
