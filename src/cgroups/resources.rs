@@ -60,6 +60,11 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         what: "linux.resources".into(),
         err: e.to_string(),
     })?;
+    // libcgroups writes a pids limit of 0 as "max" (v1) or 1 (v2); the
+    // kernel takes 0 as a limit, and the spec asks for it to be one.
+    if resources.pids().is_some_and(|p| p.limit() == 0) {
+        write(cg, "pids", "pids.max", "0")?;
+    }
     if let Some((k, tcp)) = kernel {
         kernel_memory(cg, "kernel", "memory.kmem.limit_in_bytes", k);
         kernel_memory(cg, "kernelTCP", "memory.kmem.tcp.limit_in_bytes", tcp);
