@@ -10,7 +10,7 @@ mod stats;
 pub mod systemd;
 
 pub use freezer::{freeze, is_frozen};
-pub use resources::apply;
+pub use resources::{apply, validate as validate_resources};
 pub use stats::{oom_kills, stats_json};
 
 use std::fs;

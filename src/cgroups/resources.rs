@@ -15,6 +15,49 @@ use super::Cgroup;
 use crate::error::{Error, Result};
 use crate::logging::warn;
 
+/// What the spec rules out in `resources` and the kernel would either
+/// accept silently or refuse with a bare EINVAL: checked before anything is
+/// created or written.
+pub fn validate(resources: &LinuxResources) -> Result<()> {
+    const R: &str = "linux.resources";
+    if let Some(cpu) = resources.cpu()
+        && let (Some(quota), Some(burst)) = (cpu.quota(), cpu.burst())
+        && quota > 0
+        && burst > quota as u64
+    {
+        return Err(Error::config(
+            format!("{R}.cpu.burst"),
+            format!("{burst} is larger than cpu.quota {quota}"),
+        ));
+    }
+    let weight_devices = resources
+        .block_io()
+        .as_ref()
+        .and_then(|b| b.weight_device().as_deref())
+        .unwrap_or_default();
+    for (i, d) in weight_devices.iter().enumerate() {
+        if d.weight().is_none() && d.leaf_weight().is_none() {
+            return Err(Error::config(
+                format!("{R}.blockIO.weightDevice[{i}]"),
+                format!(
+                    "{}:{} sets neither weight nor leafWeight",
+                    d.major(),
+                    d.minor()
+                ),
+            ));
+        }
+    }
+    for (device, limit) in resources.rdma().iter().flatten() {
+        if limit.hca_handles().is_none() && limit.hca_objects().is_none() {
+            return Err(Error::config(
+                format!("{R}.rdma.{device}"),
+                "sets neither hcaHandles nor hcaObjects",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Applies `resources` to the cgroup. `update` is true for `berth update`,
 /// where checkBeforeUpdate applies.
 pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()> {
