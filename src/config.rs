@@ -330,6 +330,9 @@ fn validate_linux(linux: &oci_spec::runtime::Linux) -> Result<()> {
     if let Some(r) = linux.resources() {
         crate::cgroups::validate_resources(r)?;
     }
+    if let Some(mp) = linux.memory_policy() {
+        crate::process::mempolicy::parse(mp)?;
+    }
     Ok(())
 }
 
