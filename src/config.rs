@@ -284,6 +284,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(l) = linux {
         validate_linux(l)?;
     }
+    crate::netdev::validate(
+        spec,
+        new(LinuxNamespaceType::Network) || joins_another(namespaces, LinuxNamespaceType::Network),
+    )?;
     crate::rootfs::propagation_flags(spec)?;
     crate::lsm::validate(spec)
 }

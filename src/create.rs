@@ -225,6 +225,7 @@ pub fn create(
             None => return Err(Error::Init("the init process exited during setup".into())),
         }
     }
+    crate::netdev::move_all(&spec, init_pid)?;
     phase("ready");
     let start_time = pidstat::read(init_pid)
         .ok_or_else(|| Error::Init("the init process exited during setup".into()))?

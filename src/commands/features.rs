@@ -51,6 +51,7 @@ pub fn run() -> anyhow::Result<i32> {
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"],
             },
             "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
         },
         "annotations": {"io.github.seccomp.libseccomp.version": seccomp_version},
     });
