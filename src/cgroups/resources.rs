@@ -69,6 +69,9 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         return v1_devices(cg, resources);
     }
     check_unified(cg, resources)?;
+    if !cg.unified {
+        check_v1_hierarchies(cg, resources)?;
+    }
     let mut res = resources.clone();
     let mut kernel = None;
     if let Some(mut memory) = *res.memory() {
@@ -228,6 +231,40 @@ fn v1_devices(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// Limits whose v1 hierarchy this host does not mount are refused naming
+/// the field (libcgroups names a controller, not always the one missing).
+fn check_v1_hierarchies(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
+    let network = resources.network().as_ref();
+    for (field, controller, wanted) in [
+        (
+            "network.classID",
+            "net_cls",
+            network.is_some_and(|n| n.class_id().is_some()),
+        ),
+        (
+            "network.priorities",
+            "net_prio",
+            network.is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "hugepageLimits",
+            "hugetlb",
+            resources
+                .hugepage_limits()
+                .as_ref()
+                .is_some_and(|h| !h.is_empty()),
+        ),
+    ] {
+        if wanted && cg.dir_of(controller).is_none() {
+            return Err(Error::Cgroup {
+                what: format!("linux.resources.{field}"),
+                err: format!("this host has no {controller} hierarchy (cgroup v1)"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `unified` holds v2 file names; on v1 there is nowhere to write them.
 fn check_unified(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
     let Some(unified) = resources.unified().as_ref().filter(|u| !u.is_empty()) else {
@@ -300,4 +337,32 @@ fn write(cg: &Cgroup, controller: &str, file: &str, value: &str) -> Result<()> {
         what: "linux.resources".into(),
         err: format!("failed to write {value} to {}: {e}", path.display()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_limits_without_their_hierarchy_name_the_field() {
+        let cg = Cgroup {
+            dirs: vec![
+                "/sys/fs/cgroup/memory/c".into(),
+                "/sys/fs/cgroup/net_cls,net_prio/c".into(),
+            ],
+            ..Cgroup::default()
+        };
+        let res = |json: &str| serde_json::from_str::<LinuxResources>(json).unwrap();
+        assert!(check_v1_hierarchies(&cg, &res(r#"{"network":{"classID":1}}"#)).is_ok());
+        let err = check_v1_hierarchies(
+            &cg,
+            &res(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":0}]}"#),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "linux.resources.hugepageLimits: this host has no hugetlb hierarchy (cgroup v1)"
+        );
+    }
 }
