@@ -108,6 +108,9 @@ pub fn create(
         None => place_in_cgroup(&cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)))?,
     };
     cleanup.cgroup = Some(cgroup.clone());
+    if let Some(owner) = crate::cgroups::delegation_owner(&spec) {
+        cgroup.delegate(owner)?;
+    }
     phase("cgroup");
 
     let fifo = match start_by {
