@@ -69,7 +69,9 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         return v1_devices(cg, resources);
     }
     check_unified(cg, resources)?;
-    if !cg.unified {
+    if cg.unified {
+        check_v2_conversions(resources)?;
+    } else {
         check_v1_hierarchies(cg, resources)?;
     }
     let mut res = resources.clone();
@@ -265,6 +267,44 @@ fn check_v1_hierarchies(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// v1 settings cgroup v2 has no counterpart for: the spec asks for an
+/// error when a v1 setting cannot be converted (libcgroups' v2 manager
+/// would skip them). Values that ask for v2's own behaviour pass.
+fn check_v2_conversions(resources: &LinuxResources) -> Result<()> {
+    let memory = resources.memory().as_ref();
+    let network = resources.network().as_ref();
+    for (field, set) in [
+        (
+            "network.classID",
+            network.is_some_and(|n| n.class_id().is_some()),
+        ),
+        (
+            "network.priorities",
+            network.is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "memory.swappiness",
+            memory.is_some_and(|m| m.swappiness().is_some()),
+        ),
+        (
+            "memory.disableOOMKiller",
+            memory.is_some_and(|m| m.disable_oom_killer() == Some(true)),
+        ),
+        (
+            "memory.useHierarchy",
+            memory.is_some_and(|m| m.use_hierarchy() == Some(false)),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(
+                format!("linux.resources.{field}"),
+                "has no cgroup v2 equivalent on this host",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `unified` holds v2 file names; on v1 there is nowhere to write them.
 fn check_unified(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
     let Some(unified) = resources.unified().as_ref().filter(|u| !u.is_empty()) else {
@@ -363,6 +403,25 @@ mod tests {
         assert_eq!(
             err,
             "linux.resources.hugepageLimits: this host has no hugetlb hierarchy (cgroup v1)"
+        );
+    }
+
+    #[test]
+    fn v1_settings_without_a_v2_counterpart_are_refused() {
+        let res = |json: &str| serde_json::from_str::<LinuxResources>(json).unwrap();
+        let err = |json: &str| check_v2_conversions(&res(json)).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"network":{"classID":1}}"#),
+            "linux.resources.network.classID: has no cgroup v2 equivalent on this host"
+        );
+        assert!(
+            err(r#"{"memory":{"swappiness":10}}"#).starts_with("linux.resources.memory.swappiness")
+        );
+        assert!(
+            check_v2_conversions(&res(
+                r#"{"memory":{"limit":1000,"disableOOMKiller":false,"useHierarchy":true}}"#
+            ))
+            .is_ok()
         );
     }
 }
