@@ -25,7 +25,71 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
         };
         Error::config(field, e.into_inner().to_string())
     })?;
+    required_fields(bytes)?;
     Ok(spec)
+}
+
+/// Fields the spec marks REQUIRED that oci-spec fills with a default when
+/// they are missing (a device rule without `allow` would read as a deny, an
+/// id mapping without `size` as an empty one): their presence is checked
+/// in the raw document.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("uidMappings", &["containerID", "hostID", "size"]),
+    ("gidMappings", &["containerID", "hostID", "size"]),
+    ("devices", &["path", "major", "minor"]),
+    ("resources.devices", &["allow"]),
+    ("resources.blockIO.weightDevice", &["major", "minor"]),
+    (
+        "resources.blockIO.throttleReadBpsDevice",
+        &["major", "minor", "rate"],
+    ),
+    (
+        "resources.blockIO.throttleWriteBpsDevice",
+        &["major", "minor", "rate"],
+    ),
+    (
+        "resources.blockIO.throttleReadIOPSDevice",
+        &["major", "minor", "rate"],
+    ),
+    (
+        "resources.blockIO.throttleWriteIOPSDevice",
+        &["major", "minor", "rate"],
+    ),
+    ("resources.hugepageLimits", &["pageSize", "limit"]),
+    ("resources.network.priorities", &["name", "priority"]),
+];
+
+fn required_fields(bytes: &[u8]) -> Result<()> {
+    // Only `linux` is kept; serde skips the rest of the document.
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        linux: Option<serde_json::Value>,
+    }
+    let Ok(Raw { linux: Some(linux) }) = serde_json::from_slice::<Raw>(bytes) else {
+        return Ok(());
+    };
+    for (list, keys) in REQUIRED {
+        let pointer = format!("/{}", list.replace('.', "/"));
+        let Some(items) = linux.pointer(&pointer).and_then(|v| v.as_array()) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            // A fifo has no device numbers.
+            let fifo = *list == "devices" && item.get("type").and_then(|t| t.as_str()) == Some("p");
+            for key in keys
+                .iter()
+                .filter(|k| !(fifo && matches!(**k, "major" | "minor")))
+            {
+                if item.get(key).is_none() {
+                    return Err(Error::config(
+                        format!("linux.{list}[{i}].{key}"),
+                        "is required",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The rootfs directory named by root.path, relative to the bundle.
@@ -217,8 +281,68 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    if let Some(l) = linux {
+        validate_linux(l)?;
+    }
+    crate::netdev::validate(
+        spec,
+        new(LinuxNamespaceType::Network) || joins_another(namespaces, LinuxNamespaceType::Network),
+    )?;
     crate::rootfs::propagation_flags(spec)?;
     crate::lsm::validate(spec)
+}
+
+fn validate_linux(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    for (name, paths) in [
+        ("maskedPaths", linux.masked_paths()),
+        ("readonlyPaths", linux.readonly_paths()),
+    ] {
+        for (i, p) in paths.iter().flatten().enumerate() {
+            if !p.starts_with('/') {
+                return Err(Error::config(
+                    format!("linux.{name}[{i}]"),
+                    format!("{p} must be an absolute path"),
+                ));
+            }
+        }
+    }
+    if linux.intel_rdt().is_some() {
+        // berth has no Intel RDT support; without a resctrl mount the spec
+        // asks for an error anyway.
+        let reason = if resctrl_mounted() {
+            "is not supported by berth"
+        } else {
+            "is set, but no resctrl filesystem is mounted on this host"
+        };
+        return Err(Error::config("linux.intelRdt", reason));
+    }
+    let devices = linux.devices().as_deref().unwrap_or_default();
+    for (i, d) in devices.iter().enumerate() {
+        let same = |o: &&oci_spec::runtime::LinuxDevice| {
+            o.typ() != oci_spec::runtime::LinuxDeviceType::P
+                && (o.typ(), o.major(), o.minor()) == (d.typ(), d.major(), d.minor())
+        };
+        if let Some(j) = devices[..i].iter().position(|o| same(&o)) {
+            crate::logging::warn(&format!(
+                "linux.devices[{i}]: {} {}:{} is also linux.devices[{j}] (the spec advises one entry per device)",
+                d.typ().as_str(),
+                d.major(),
+                d.minor()
+            ));
+        }
+    }
+    if let Some(r) = linux.resources() {
+        crate::cgroups::validate_resources(r)?;
+    }
+    if let Some(mp) = linux.memory_policy() {
+        crate::process::mempolicy::parse(mp)?;
+    }
+    Ok(())
+}
+
+fn resctrl_mounted() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|m| m.lines().any(|l| l.contains(" - resctrl ")))
 }
 
 /// Whether the config joins a namespace of type `t` by a path that is not
@@ -286,6 +410,31 @@ mod tests {
     }
 
     #[test]
+    fn required_fields_that_oci_spec_defaults_are_refused_when_missing() {
+        assert_eq!(
+            err(|v| v["linux"]["resources"] = serde_json::json!({"devices": [{"access": "rwm"}]})),
+            "linux.resources.devices[0].allow: is required"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000}])),
+            "linux.uidMappings[0].size: is required"
+        );
+        assert_eq!(
+            err(
+                |v| v["linux"]["devices"] = serde_json::json!([{"path": "/dev/p", "type": "p"}, {"path": "/dev/x", "type": "c", "major": 1}])
+            ),
+            "linux.devices[1].minor: is required"
+        );
+        assert_eq!(
+            err(
+                |v| v["linux"]["resources"] = serde_json::json!({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0}]}})
+            ),
+            "linux.resources.blockIO.throttleReadBpsDevice[0].rate: is required"
+        );
+    }
+
+    #[test]
     fn semantic_errors_name_the_field_and_value() {
         assert_eq!(
             err(|v| v["process"]["args"] = serde_json::json!([])),
@@ -326,6 +475,28 @@ mod tests {
         assert_eq!(
             err(|v| v["mounts"] = serde_json::json!([{"destination":"tmp","type":"tmpfs"}])),
             "mounts[0].destination: tmp must be an absolute path"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore", "proc/keys"])),
+            "linux.maskedPaths[1]: proc/keys must be an absolute path"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["readonlyPaths"] = serde_json::json!(["proc/sys"])),
+            "linux.readonlyPaths[0]: proc/sys must be an absolute path"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["resources"] =
+                serde_json::json!({"cpu": {"quota": 1000, "burst": 5000}})),
+            "linux.resources.cpu.burst: 5000 is larger than cpu.quota 1000"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["resources"] =
+                serde_json::json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0}]}})),
+            "linux.resources.blockIO.weightDevice[0]: 8:0 sets neither weight nor leafWeight"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["resources"] = serde_json::json!({"rdma": {"mlx5_1": {}}})),
+            "linux.resources.rdma.mlx5_1: sets neither hcaHandles nor hcaObjects"
         );
     }
 }

@@ -94,7 +94,7 @@ pub fn create(
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
-    let joins = namespaces::open_joins(&plan)?;
+    let joins = namespaces::open_joins(&plan, &spec)?;
     let idmap_userns = crate::idmap::prepare(&spec)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = seccomp_spec
@@ -112,6 +112,9 @@ pub fn create(
         )?,
     };
     cleanup.cgroup = Some(cgroup.clone());
+    if let Some(owner) = crate::cgroups::delegation_owner(&spec) {
+        cgroup.delegate(owner)?;
+    }
     point("cgroup")?;
 
     let fifo = match start_by {
@@ -236,6 +239,7 @@ pub fn create(
             None => return Err(Error::Init("the init process exited during setup".into())),
         }
     }
+    crate::netdev::move_all(&spec, init_pid)?;
     let start_time = pidstat::read(init_pid)
         .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
         .start_time;
@@ -284,7 +288,8 @@ pub fn create(
 /// (rootless) runs without one, after a single warning; for root a cgroup
 /// that cannot be made is an error.
 fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
-    let cgroup = Cgroup::locate(path)?;
+    let mut cgroup = Cgroup::locate(path)?;
+    cgroup.check_unused()?;
     // Before any directory exists: `delete -f` after a killed create then
     // finds every one of them.
     Recovery::save(dir, 0, 0, &cgroup)?;

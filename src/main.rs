@@ -20,6 +20,7 @@ mod init;
 mod logging;
 mod lsm;
 mod namespaces;
+mod netdev;
 mod notify;
 mod pidstat;
 mod process;

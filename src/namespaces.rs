@@ -115,13 +115,71 @@ pub fn plan(spec: &Spec) -> Plan {
     }
 }
 
-/// Opens every namespace to join. Done by the parent before the clone so a
-/// bad path fails the create early and with its name.
-pub fn open_joins(plan: &Plan) -> Result<Vec<(LinuxNamespaceType, File)>> {
+/// Opens every namespace to join and checks it is a namespace of the type
+/// the config names. Done by the parent before the clone so a bad path
+/// fails the create early, naming its field.
+pub fn open_joins(plan: &Plan, spec: &Spec) -> Result<Vec<(LinuxNamespaceType, File)>> {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
     plan.joins
         .iter()
-        .map(|(t, p)| Ok((*t, File::open(p).at("open namespace", p)?)))
+        .map(|(t, p)| {
+            let i = namespaces.iter().position(|n| n.typ() == *t).unwrap_or(0);
+            let field = format!("linux.namespaces[{i}].path");
+            let f = File::open(p)
+                .map_err(|e| Error::config(&field, format!("open {}: {e}", p.display())))?;
+            match ns_type(&f) {
+                Some(got) if got == *t => Ok((*t, f)),
+                Some(got) => Err(Error::config(
+                    field,
+                    format!(
+                        "{} is a namespace of type {}, not {}",
+                        p.display(),
+                        spec_name(got),
+                        spec_name(*t)
+                    ),
+                )),
+                None => Err(Error::config(
+                    field,
+                    format!("{} is not a namespace file", p.display()),
+                )),
+            }
+        })
         .collect()
+}
+
+nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);
+
+/// The type of the namespace `f` refers to (NS_GET_NSTYPE); None for a
+/// file that is not a namespace.
+fn ns_type(f: &File) -> Option<LinuxNamespaceType> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only reads the open fd;
+    // any other file fails with ENOTTY.
+    let bits = unsafe { ns_get_nstype(f.as_raw_fd()) }.ok()?;
+    [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Time,
+    ]
+    .into_iter()
+    .find(|t| *t as i32 == bits)
+}
+
+/// The type as config.json spells it ("network", not the kernel's "net").
+fn spec_name(t: LinuxNamespaceType) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| t.to_string())
 }
 
 /// Enters the opened namespaces, in plan order.

@@ -41,8 +41,29 @@ impl Program {
     }
 }
 
-fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<ScmpAction> {
+/// The libseccomp action for `a`; `errno` (from `errno_field`) is refused
+/// for actions that return no errno, as the spec asks.
+fn action(
+    a: LinuxSeccompAction,
+    errno: Option<u32>,
+    field: &str,
+    errno_field: &str,
+) -> Result<ScmpAction> {
     use LinuxSeccompAction::*;
+    if let Some(e) = errno
+        && !matches!(a, ScmpActErrno | ScmpActTrace)
+    {
+        let name = serde_json::to_value(a)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        return Err(Error::config(
+            errno_field,
+            format!(
+                "{e} is set, but {name} returns no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)"
+            ),
+        ));
+    }
     Ok(match a {
         ScmpActKill | ScmpActKillThread => ScmpAction::KillThread,
         ScmpActKillProcess => ScmpAction::KillProcess,
@@ -181,10 +202,17 @@ fn store(dir: &Path, file: &Path, key: &[u8], p: &Program) -> std::io::Result<()
 }
 
 fn compile(s: &LinuxSeccomp) -> Result<Program> {
+    if s.listener_metadata().is_some() && s.listener_path().is_none() {
+        return Err(Error::config(
+            "linux.seccomp.listenerMetadata",
+            "is set without linux.seccomp.listenerPath",
+        ));
+    }
     let default = action(
         s.default_action(),
         s.default_errno_ret(),
         "linux.seccomp.defaultAction",
+        "linux.seccomp.defaultErrnoRet",
     )?;
     let mut ctx =
         ScmpFilterContext::new(default).map_err(lib_err("linux.seccomp.defaultAction".into()))?;
@@ -239,7 +267,18 @@ fn compile(s: &LinuxSeccomp) -> Result<Program> {
 
 fn add_rules(ctx: &mut ScmpFilterContext, i: usize, sc: &LinuxSyscall) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{i}]");
-    let act = action(sc.action(), sc.errno_ret(), &field)?;
+    if sc.names().is_empty() {
+        return Err(Error::config(
+            format!("{field}.names"),
+            "must name at least one syscall",
+        ));
+    }
+    let act = action(
+        sc.action(),
+        sc.errno_ret(),
+        &field,
+        &format!("{field}.errnoRet"),
+    )?;
     let conds: Vec<ScmpArgCompare> = sc
         .args()
         .iter()
@@ -442,6 +481,36 @@ mod tests {
         let entry = std::fs::read(&entries[0]).unwrap();
         assert!(decode(&entry, &cache_key(&profile(2)).unwrap()).is_none());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn refuses_what_the_spec_rules_out() {
+        let err = |json: serde_json::Value| {
+            compile(&serde_json::from_value(json).unwrap())
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 5})),
+            "linux.seccomp.defaultErrnoRet: 5 is set, but SCMP_ACT_ALLOW returns no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)"
+        );
+        assert!(
+            err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 3}]}))
+            .starts_with("linux.seccomp.syscalls[0].errnoRet: 3 is set, but SCMP_ACT_KILL")
+        );
+        assert_eq!(
+            err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]})),
+            "linux.seccomp.syscalls[0].names: must name at least one syscall"
+        );
+        assert_eq!(
+            err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"})),
+            "linux.seccomp.listenerMetadata: is set without linux.seccomp.listenerPath"
+        );
+        let trace = serde_json::json!({"defaultAction": "SCMP_ACT_TRACE", "defaultErrnoRet": 1});
+        assert!(compile(&serde_json::from_value(trace).unwrap()).is_ok());
     }
 
     #[test]

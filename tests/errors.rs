@@ -49,7 +49,12 @@ fn config_errors_name_the_field_and_value() {
         (
             "nspath",
             Box::new(|c| c["linux"]["namespaces"][1]["path"] = json!("/no/such/ns")),
-            "open namespace /no/such/ns: No such file or directory",
+            "linux.namespaces[1].path: open /no/such/ns: No such file or directory",
+        ),
+        (
+            "nstype",
+            Box::new(|c| c["linux"]["namespaces"][1]["path"] = json!("/proc/self/ns/ipc")),
+            "linux.namespaces[1].path: /proc/self/ns/ipc is a namespace of type ipc, not network",
         ),
         (
             "exe",
@@ -85,7 +90,10 @@ fn config_errors_name_the_field_and_value() {
         ),
         (
             "dev",
-            Box::new(|c| c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}])),
+            Box::new(|c| {
+                c["linux"]["devices"] =
+                    json!([{"path": "/dev/x", "type": "a", "major": 1, "minor": 3}])
+            }),
             "linux.devices[0]: /dev/x: type \"a\" is only valid in cgroup device rules",
         ),
     ];

@@ -10,7 +10,7 @@ mod stats;
 pub mod systemd;
 
 pub use freezer::{freeze, is_frozen};
-pub use resources::apply;
+pub use resources::{apply, validate as validate_resources};
 pub use stats::{oom_kills, stats_json};
 
 use std::fs;
@@ -181,6 +181,60 @@ impl Cgroup {
         })
     }
 
+    /// Refuses a cgroup that is not fit for a new container, as the spec
+    /// asks of a runtime that checks: one that already holds processes
+    /// (another container's, which this one's limits, kill and delete would
+    /// reach too) or is frozen (the init could never run). Nothing has been
+    /// made yet, so the caller must not destroy it.
+    pub fn check_unused(&self) -> Result<()> {
+        for dir in self.dirs.iter().filter(|d| d.exists()) {
+            let mut pids = Vec::new();
+            procs_under(dir, &mut pids);
+            if !pids.is_empty() {
+                return Err(Error::config(
+                    "linux.cgroupsPath",
+                    format!(
+                        "{}: the cgroup {} already has {} process(es)",
+                        self.path.display(),
+                        dir.display(),
+                        pids.len()
+                    ),
+                ));
+            }
+        }
+        if is_frozen(self) {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!("{}: the cgroup is frozen", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hands a v2 cgroup to `owner` (host uid, gid) as the spec's cgroup
+    /// ownership rules say: the directory and the files the kernel lists
+    /// as delegatable (/sys/kernel/cgroup/delegate, or the spec's three
+    /// when that file is missing), those that exist; nothing else.
+    pub fn delegate(&self, owner: (u32, u32)) -> Result<()> {
+        let Some(dir) = self.dirs.first().filter(|_| self.unified) else {
+            return Ok(());
+        };
+        let listed = fs::read_to_string("/sys/kernel/cgroup/delegate").unwrap_or_else(|_| {
+            "cgroup.procs\ncgroup.subtree_control\ncgroup.threads\n".to_string()
+        });
+        let (uid, gid) = (Some(owner.0.into()), Some(owner.1.into()));
+        nix::unistd::chown(dir, uid, gid)
+            .map_err(|e| Error::sys(format!("chown cgroup {}", dir.display()), e))?;
+        for name in listed.lines().map(str::trim).filter(|n| !n.is_empty()) {
+            let file = dir.join(name);
+            match nix::unistd::chown(&file, uid, gid) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => return Err(Error::sys(format!("chown {}", file.display()), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Creates every directory; cpuset needs cpus and mems before it accepts
     /// a task, so they are copied from the nearest parent that has them.
     pub fn create(&self) -> Result<()> {
@@ -277,6 +331,48 @@ impl Cgroup {
     }
 }
 
+/// Whom a cgroup v2 container's cgroup is handed to, by the spec's rules:
+/// only with a new cgroup namespace and /sys/fs/cgroup mounted from
+/// `cgroup` read-write, to the host ids of the process's user. None when
+/// nothing is to change (those ids are root's, or are not mapped).
+pub fn delegation_owner(spec: &oci_spec::runtime::Spec) -> Option<(u32, u32)> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let linux = spec.linux().as_ref()?;
+    let new_cgroupns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none());
+    let rw_mount = spec.mounts().iter().flatten().any(|m| {
+        m.source().as_deref() == Some(Path::new("cgroup"))
+            && m.destination() == Path::new("/sys/fs/cgroup")
+            && !m.options().iter().flatten().any(|o| o == "ro")
+    });
+    if !new_cgroupns || !rw_mount {
+        return None;
+    }
+    let user = spec.process().as_ref()?.user();
+    let new_userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let host = |id: u32, maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        if !new_userns {
+            return Some(id);
+        }
+        maps.iter().flatten().find_map(|m| {
+            let off = id.checked_sub(m.container_id())?;
+            (off < m.size()).then(|| m.host_id() + off)
+        })
+    };
+    let owner = (
+        host(user.uid(), linux.uid_mappings())?,
+        host(user.gid(), linux.gid_mappings())?,
+    );
+    (owner != (0, 0)).then_some(owner)
+}
+
 fn procs_under(dir: &Path, out: &mut Vec<i32>) {
     if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
         out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
@@ -361,6 +457,45 @@ fn inherit_cpuset(dir: &Path, file: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delegation_follows_the_spec_rules() {
+        let spec = |extra: &str| -> oci_spec::runtime::Spec {
+            let mut v: serde_json::Value = serde_json::from_str(
+                r#"{"ociVersion":"1.2.0","root":{"path":"rootfs"},
+                "process":{"user":{"uid":0,"gid":0},"args":["true"],"cwd":"/"},
+                "mounts":[{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["nosuid"]}],
+                "linux":{"namespaces":[{"type":"cgroup"},{"type":"user"}],
+                "uidMappings":[{"containerID":0,"hostID":100000,"size":65536}],
+                "gidMappings":[{"containerID":0,"hostID":200000,"size":65536}]}}"#,
+            )
+            .unwrap();
+            let patch: serde_json::Value = serde_json::from_str(extra).unwrap();
+            for (k, val) in patch.as_object().unwrap() {
+                let (top, key) = k.split_once('.').unwrap();
+                v[top][key] = val.clone();
+            }
+            serde_json::from_value(v).unwrap()
+        };
+        assert_eq!(delegation_owner(&spec("{}")), Some((100000, 200000)));
+        assert_eq!(
+            delegation_owner(&spec(r#"{"process.user":{"uid":5,"gid":6}}"#)),
+            Some((100005, 200006))
+        );
+        // A read-only mount, no new cgroup namespace, root's ids: nothing.
+        let ro = r#"{"mounts":[{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["ro"]}]}"#;
+        let mut v: serde_json::Value = serde_json::to_value(spec("{}")).unwrap();
+        v["mounts"] = serde_json::from_str::<serde_json::Value>(ro).unwrap()["mounts"].clone();
+        assert_eq!(delegation_owner(&serde_json::from_value(v).unwrap()), None);
+        assert_eq!(
+            delegation_owner(&spec(r#"{"linux.namespaces":[{"type":"user"}]}"#)),
+            None
+        );
+        assert_eq!(
+            delegation_owner(&spec(r#"{"linux.namespaces":[{"type":"cgroup"}]}"#)),
+            None
+        );
+    }
 
     #[test]
     fn joins_absolute_and_relative_paths() {

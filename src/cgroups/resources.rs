@@ -15,6 +15,49 @@ use super::Cgroup;
 use crate::error::{Error, Result};
 use crate::logging::warn;
 
+/// What the spec rules out in `resources` and the kernel would either
+/// accept silently or refuse with a bare EINVAL: checked before anything is
+/// created or written.
+pub fn validate(resources: &LinuxResources) -> Result<()> {
+    const R: &str = "linux.resources";
+    if let Some(cpu) = resources.cpu()
+        && let (Some(quota), Some(burst)) = (cpu.quota(), cpu.burst())
+        && quota > 0
+        && burst > quota as u64
+    {
+        return Err(Error::config(
+            format!("{R}.cpu.burst"),
+            format!("{burst} is larger than cpu.quota {quota}"),
+        ));
+    }
+    let weight_devices = resources
+        .block_io()
+        .as_ref()
+        .and_then(|b| b.weight_device().as_deref())
+        .unwrap_or_default();
+    for (i, d) in weight_devices.iter().enumerate() {
+        if d.weight().is_none() && d.leaf_weight().is_none() {
+            return Err(Error::config(
+                format!("{R}.blockIO.weightDevice[{i}]"),
+                format!(
+                    "{}:{} sets neither weight nor leafWeight",
+                    d.major(),
+                    d.minor()
+                ),
+            ));
+        }
+    }
+    for (device, limit) in resources.rdma().iter().flatten() {
+        if limit.hca_handles().is_none() && limit.hca_objects().is_none() {
+            return Err(Error::config(
+                format!("{R}.rdma.{device}"),
+                "sets neither hcaHandles nor hcaObjects",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Applies `resources` to the cgroup. `update` is true for `berth update`,
 /// where checkBeforeUpdate applies.
 pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()> {
@@ -26,6 +69,11 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         return v1_devices(cg, resources);
     }
     check_unified(cg, resources)?;
+    if cg.unified {
+        check_v2_conversions(resources)?;
+    } else {
+        check_v1_hierarchies(cg, resources)?;
+    }
     let mut res = resources.clone();
     let mut kernel = None;
     if let Some(mut memory) = *res.memory() {
@@ -60,6 +108,11 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         what: "linux.resources".into(),
         err: e.to_string(),
     })?;
+    // libcgroups writes a pids limit of 0 as "max" (v1) or 1 (v2); the
+    // kernel takes 0 as a limit, and the spec asks for it to be one.
+    if resources.pids().is_some_and(|p| p.limit() == 0) {
+        write(cg, "pids", "pids.max", "0")?;
+    }
     if let Some((k, tcp)) = kernel {
         kernel_memory(cg, "kernel", "memory.kmem.limit_in_bytes", k);
         kernel_memory(cg, "kernelTCP", "memory.kmem.tcp.limit_in_bytes", tcp);
@@ -180,6 +233,78 @@ fn v1_devices(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// Limits whose v1 hierarchy this host does not mount are refused naming
+/// the field (libcgroups names a controller, not always the one missing).
+fn check_v1_hierarchies(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
+    let network = resources.network().as_ref();
+    for (field, controller, wanted) in [
+        (
+            "network.classID",
+            "net_cls",
+            network.is_some_and(|n| n.class_id().is_some()),
+        ),
+        (
+            "network.priorities",
+            "net_prio",
+            network.is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "hugepageLimits",
+            "hugetlb",
+            resources
+                .hugepage_limits()
+                .as_ref()
+                .is_some_and(|h| !h.is_empty()),
+        ),
+    ] {
+        if wanted && cg.dir_of(controller).is_none() {
+            return Err(Error::Cgroup {
+                what: format!("linux.resources.{field}"),
+                err: format!("this host has no {controller} hierarchy (cgroup v1)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// v1 settings cgroup v2 has no counterpart for: the spec asks for an
+/// error when a v1 setting cannot be converted (libcgroups' v2 manager
+/// would skip them). Values that ask for v2's own behaviour pass.
+fn check_v2_conversions(resources: &LinuxResources) -> Result<()> {
+    let memory = resources.memory().as_ref();
+    let network = resources.network().as_ref();
+    for (field, set) in [
+        (
+            "network.classID",
+            network.is_some_and(|n| n.class_id().is_some()),
+        ),
+        (
+            "network.priorities",
+            network.is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "memory.swappiness",
+            memory.is_some_and(|m| m.swappiness().is_some()),
+        ),
+        (
+            "memory.disableOOMKiller",
+            memory.is_some_and(|m| m.disable_oom_killer() == Some(true)),
+        ),
+        (
+            "memory.useHierarchy",
+            memory.is_some_and(|m| m.use_hierarchy() == Some(false)),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(
+                format!("linux.resources.{field}"),
+                "has no cgroup v2 equivalent on this host",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `unified` holds v2 file names; on v1 there is nowhere to write them.
 fn check_unified(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
     let Some(unified) = resources.unified().as_ref().filter(|u| !u.is_empty()) else {
@@ -252,4 +377,51 @@ fn write(cg: &Cgroup, controller: &str, file: &str, value: &str) -> Result<()> {
         what: "linux.resources".into(),
         err: format!("failed to write {value} to {}: {e}", path.display()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_limits_without_their_hierarchy_name_the_field() {
+        let cg = Cgroup {
+            dirs: vec![
+                "/sys/fs/cgroup/memory/c".into(),
+                "/sys/fs/cgroup/net_cls,net_prio/c".into(),
+            ],
+            ..Cgroup::default()
+        };
+        let res = |json: &str| serde_json::from_str::<LinuxResources>(json).unwrap();
+        assert!(check_v1_hierarchies(&cg, &res(r#"{"network":{"classID":1}}"#)).is_ok());
+        let err = check_v1_hierarchies(
+            &cg,
+            &res(r#"{"hugepageLimits":[{"pageSize":"2MB","limit":0}]}"#),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "linux.resources.hugepageLimits: this host has no hugetlb hierarchy (cgroup v1)"
+        );
+    }
+
+    #[test]
+    fn v1_settings_without_a_v2_counterpart_are_refused() {
+        let res = |json: &str| serde_json::from_str::<LinuxResources>(json).unwrap();
+        let err = |json: &str| check_v2_conversions(&res(json)).unwrap_err().to_string();
+        assert_eq!(
+            err(r#"{"network":{"classID":1}}"#),
+            "linux.resources.network.classID: has no cgroup v2 equivalent on this host"
+        );
+        assert!(
+            err(r#"{"memory":{"swappiness":10}}"#).starts_with("linux.resources.memory.swappiness")
+        );
+        assert!(
+            check_v2_conversions(&res(
+                r#"{"memory":{"limit":1000,"disableOOMKiller":false,"useHierarchy":true}}"#
+            ))
+            .is_ok()
+        );
+    }
 }

@@ -46,7 +46,12 @@ pub fn run() -> anyhow::Result<i32> {
             "apparmor": {"enabled": crate::lsm::apparmor_enabled()},
             "selinux": {"enabled": crate::lsm::selinux_enabled()},
             "intelRdt": {"enabled": false},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"],
+            },
             "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
         },
         "annotations": {"io.github.seccomp.libseccomp.version": seccomp_version},
     });

@@ -22,6 +22,7 @@ pub fn run(root: &Path, args: &UpdateArgs) -> anyhow::Result<i32> {
         None => LinuxResources::default(),
     };
     overlay_flags(&mut res, args);
+    crate::cgroups::validate_resources(&res).with_context(|| format!("update container {id}"))?;
     crate::cgroups::apply(&state.cgroup, &res, true)
         .with_context(|| format!("update container {id}"))?;
     Ok(0)

@@ -3,6 +3,7 @@
 //! limits, scheduling and execution domain.
 
 pub mod capabilities;
+pub mod mempolicy;
 pub mod personality;
 pub mod prepare;
 pub mod rlimits;

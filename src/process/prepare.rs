@@ -10,7 +10,7 @@ use std::path::Path;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use oci_spec::runtime::{Linux, Process};
 
-use super::{capabilities, personality, rlimits, scheduling, user};
+use super::{capabilities, mempolicy, personality, rlimits, scheduling, user};
 use crate::error::{Error, Result, SysContext};
 use crate::rootfs::inroot::Root;
 use crate::seccomp::{self, Program};
@@ -62,6 +62,9 @@ pub fn prepare<'a>(
     }
     if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
         personality::set(pers)?;
+    }
+    if let Some(mp) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        mempolicy::set(mp)?;
     }
     let cwd = p.cwd();
     let early_chdir = chdir_cwd(cwd);

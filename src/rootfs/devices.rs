@@ -75,12 +75,55 @@ pub fn create(ctx: &Context, root: &Root) -> Result<()> {
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
         };
+        check_existing(root, &node)
+            .map_err(|reason| Error::config(format!("linux.devices[{i}].path"), reason))?;
         make(ctx, root, &node).map_err(|e| e.within(format!("linux.devices[{i}]")))?;
     }
     for (link, target) in LINKS {
         symlink(root, Path::new(link), Path::new(target))?;
     }
     Ok(())
+}
+
+/// A configured device may take the place of a node of the same type and
+/// numbers (it is made again with the configured mode and owner); anything
+/// else already at its path is an error, never removed to make room.
+fn check_existing(root: &Root, n: &Node) -> std::result::Result<(), String> {
+    let h = match root.resolve_nofollow(&n.path) {
+        Ok(h) => h,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", n.path.display())),
+    };
+    let st = fstat(h.as_raw_fd()).map_err(|e| format!("stat {}: {e}", n.path.display()))?;
+    let fmt = st.st_mode & libc::S_IFMT;
+    let (major, minor) = (libc::major(st.st_rdev), libc::minor(st.st_rdev));
+    let want = match n.kind {
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        _ => libc::S_IFCHR,
+    };
+    let numbers = (i64::from(major), i64::from(minor)) == (n.major, n.minor);
+    if fmt == want && (fmt == libc::S_IFIFO || numbers) {
+        return Ok(());
+    }
+    let found = match fmt {
+        libc::S_IFREG => "a regular file".to_string(),
+        libc::S_IFDIR => "a directory".to_string(),
+        libc::S_IFLNK => "a symlink".to_string(),
+        libc::S_IFIFO => "a fifo".to_string(),
+        libc::S_IFSOCK => "a socket".to_string(),
+        libc::S_IFBLK => format!("the device b {major}:{minor}"),
+        _ => format!("the device c {major}:{minor}"),
+    };
+    let wanted = if n.kind == LinuxDeviceType::P {
+        "a fifo".to_string()
+    } else {
+        format!("the device {} {}:{}", n.kind.as_str(), n.major, n.minor)
+    };
+    Err(format!(
+        "{} already exists and is {found}, not {wanted}",
+        n.path.display()
+    ))
 }
 
 fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
@@ -117,8 +160,9 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
     match root.create(&n.path, node()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            // The image ships a node (or anything else) there: replace it so
-            // the container gets exactly the configured device.
+            // The image ships a node there (a configured device's has been
+            // checked to be the same device): replace it so the container
+            // gets exactly the configured mode and owner.
             root.remove_file(&n.path)
                 .map_err(|e| Error::path("replace existing device", &n.path, e))?;
             root.create(&n.path, node())

@@ -133,6 +133,49 @@ else
     bad "no /mnt/scratch for the dd test"
 fi
 
+# config-linux.md unified: a file berth has no field for is still written,
+# with its controller enabled; one of a controller that is not there is an
+# error, as is a v1 setting v2 has no counterpart for.
+bundle uni '["sleep","1000"]' '{"unified":{"memory.oom.group":"1","pids.max":"9"}}'
+run_d uni || bad "unified: run -d failed: $(cat "$W/uni.err")"
+eq "unified: memory.oom.group (no field of its own) is written" "$(val uni memory.oom.group)" 1
+eq "unified: pids.max is written" "$(val uni pids.max)" 9
+has "unified: the memory controller is enabled for the cgroup" "$(val uni cgroup.controllers)" memory
+berth delete -f uni
+bundle nocontroller '["true"]' '{"unified":{"net_cls.classid":"1"}}'
+has "unified: a controller that is not there is an error naming the file" "$(run_fg nocontroller)" "net_cls.classid"
+bundle classid '["true"]' '{"network":{"classID":1048577}}'
+has "network.classID has no v2 counterpart: an error" "$(run_fg classid)" "linux.resources.network.classID: has no cgroup v2 equivalent"
+bundle swappiness '["true"]' '{"memory":{"swappiness":10}}'
+has "memory.swappiness has no v2 counterpart: an error" "$(run_fg swappiness)" "linux.resources.memory.swappiness"
+
+# config-linux.md cgroup ownership: with a new cgroup namespace and
+# /sys/fs/cgroup read-write, the cgroup and the files
+# /sys/kernel/cgroup/delegate lists are handed to the process's user (uid
+# 1000 here: no user namespace, which this chrooted runner cannot make);
+# nothing else, and nothing when the mount is read-only.
+as_user() {
+    sed -i -e 's|"\([ug]id\)": 0,$|"\1": 1000,|' -e 's|"\([ug]id\)": 0$|"\1": 1000|' "$W/$1/config.json"
+}
+bundle own '["sh","-c","mkdir /sys/fs/cgroup/sub \&\& echo made; sleep 1000"]' '{}'
+as_user own
+sed -i 's|"relatime","ro"\]|"relatime"]|' "$W/own/config.json"
+run_d own || bad "ownership: run -d failed: $(cat "$W/own.err")"
+eq "ownership: the cgroup directory" "$(stat -c %u:%g "$CG/own")" 1000:1000
+for f in cgroup.procs cgroup.subtree_control cgroup.threads; do
+    eq "ownership: $f" "$(stat -c %u:%g "$CG/own/$f")" 1000:1000
+done
+eq "ownership: memory.max stays root's" "$(stat -c %u:%g "$CG/own/memory.max")" 0:0
+i=0
+while [ $i -lt 50 ] && ! grep -q made "$W/own.out"; do sleep 0.1; i=$((i + 1)); done
+has "ownership: the container's user can make a sub-cgroup" "$(cat "$W/own.out" "$W/own.err")" made
+berth delete -f own
+bundle ownro '["sleep","1000"]' '{}'
+as_user ownro
+run_d ownro || bad "ownership: run -d failed: $(cat "$W/ownro.err")"
+eq "ownership: not with a read-only cgroup mount" "$(stat -c %u:%g "$CG/ownro")" 0:0
+berth delete -f ownro
+
 # A relative cgroupsPath lands under the runtime's own cgroup.
 mkdir -p /sys/fs/cgroup/runner
 echo $$ >/sys/fs/cgroup/runner/cgroup.procs
