@@ -288,7 +288,7 @@ pub fn create(
 /// (rootless) runs without one, after a single warning; for root a cgroup
 /// that cannot be made is an error.
 fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
-    let mut cgroup = Cgroup::locate(path)?;
+    let cgroup = Cgroup::locate(path)?;
     cgroup.check_unused()?;
     // Before any directory exists: `delete -f` after a killed create then
     // finds every one of them.
