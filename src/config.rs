@@ -15,15 +15,13 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Spec> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." || path == "?" {
+    let spec: Spec = crate::jsonpath::parse(bytes).map_err(|(path, e)| {
+        let field = if path == "." {
             "config.json".to_string()
         } else {
             path
         };
-        Error::config(field, e.into_inner().to_string())
+        Error::config(field, e.to_string())
     })?;
     required_fields(bytes)?;
     Ok(spec)

@@ -17,6 +17,7 @@ mod fault;
 mod hooks;
 mod idmap;
 mod init;
+mod jsonpath;
 mod logging;
 mod lsm;
 mod namespaces;

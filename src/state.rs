@@ -275,14 +275,10 @@ impl State {
             }
             Err(e) => return Err(Error::path("read", &path, e)),
         };
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        crate::jsonpath::parse(&bytes).map_err(|(field, e)| {
             Error::config(
-                format!("{} {}", path.display(), e.path()),
-                format!(
-                    "{} (the state is damaged: `berth delete -f {id}` removes it)",
-                    e.inner(),
-                ),
+                format!("{} {field}", path.display()),
+                format!("{e} (the state is damaged: `berth delete -f {id}` removes it)"),
             )
         })
     }

@@ -158,9 +158,11 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     // From bytes, as config.json is read: one instance of the (large)
     // deserializer serves both.
     let text = p.to_string();
-    let mut de = serde_json::Deserializer::from_slice(text.as_bytes());
-    let process: Process = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| anyhow::anyhow!("process.{}: {}", e.path(), e.inner()))?;
+    let process: Process =
+        crate::jsonpath::parse(text.as_bytes()).map_err(|(path, e)| match path.as_str() {
+            "." => anyhow::anyhow!("process: {e}"),
+            _ => anyhow::anyhow!("process.{path}: {e}"),
+        })?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         bail!("process.args: must name at least the program to run");
     }

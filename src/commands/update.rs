@@ -37,9 +37,8 @@ fn read_resources(path: &Path) -> anyhow::Result<LinuxResources> {
     } else {
         text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     }
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| anyhow::anyhow!("{} ({}): {}", path.display(), e.path(), e.inner()))
+    crate::jsonpath::parse(&text)
+        .map_err(|(field, e)| anyhow::anyhow!("{} ({field}): {e}", path.display()))
 }
 
 fn overlay_flags(res: &mut LinuxResources, a: &UpdateArgs) {
