@@ -40,9 +40,10 @@ config() {
 	mv "$tmp" "$BUNDLE/config.json"
 }
 
-# process ARGS...: sets process.args.
+# process ARGS...: sets process.args. ("--": jq 1.6 would take an argument
+# such as sh's -c as an option of its own.)
 process() {
-	config --args '.process.args = $ARGS.positional' "$@"
+	config --args '.process.args = $ARGS.positional' -- "$@"
 }
 
 # run_in ARGS...: `berth run` of ARGS in a new container of the bundle;
