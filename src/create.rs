@@ -28,7 +28,7 @@ use crate::{clone, config, pidstat};
 /// A created container, still locked by this process.
 pub struct Created {
     /// Holds the container's lock until this value is dropped.
-    _dir: ContainerDir,
+    pub dir: ContainerDir,
     pub state: State,
     /// The sync channel, kept when the init waits for `Msg::Start` on it.
     pub channel: Option<sync::Channel>,
@@ -41,6 +41,11 @@ struct Cleanup<'a> {
     dir: Option<&'a ContainerDir>,
     cgroup: Option<Cgroup>,
     child: Option<i32>,
+    /// Once the create-phase hooks have begun: the poststop hooks and the
+    /// state they get. A hook's failure stops the container and continues
+    /// the lifecycle at its destruction, then poststop (runtime.md steps
+    /// 3 to 5, 12, 13).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -54,6 +59,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(dir) = self.dir {
             let _ = std::fs::remove_dir_all(&dir.path);
+        }
+        if let Some((hooks, state)) = &self.poststop {
+            crate::hooks::run_warn("poststop", hooks, state);
         }
     }
 }
@@ -89,6 +97,7 @@ pub fn create(
         dir: Some(&dir),
         cgroup: None,
         child: None,
+        poststop: None,
     };
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
@@ -200,7 +209,14 @@ pub fn create(
                 crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
             }
             Some(Msg::Hooks) => {
-                let state = creating_state(&spec, &args.id, init_pid, &bundle).to_string();
+                let state = creating_state(&spec, &args.id, init_pid, &bundle);
+                if let Some(stop) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+                    let mut stopped = state.clone();
+                    stopped["status"] = "stopped".into();
+                    stopped["pid"] = 0.into();
+                    cleanup.poststop = Some((stop, stopped.to_string()));
+                }
+                let state = state.to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
                         "prestart",
@@ -230,7 +246,8 @@ pub fn create(
         .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
         .start_time;
     let state = State {
-        oci_version: spec.version().clone(),
+        // The version the state document complies with: berth's own.
+        oci_version: crate::version::SPEC.into(),
         id: args.id.clone(),
         pid: init_pid,
         bundle: bundle.clone(),
@@ -256,9 +273,10 @@ pub fn create(
     cleanup.dir = None;
     cleanup.cgroup = None;
     cleanup.child = None;
+    cleanup.poststop = None;
     drop(cleanup);
     Ok(Created {
-        _dir: dir,
+        dir,
         state,
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),
@@ -308,7 +326,7 @@ fn id_maps(spec: &Spec) -> Maps<'_> {
 /// seccomp listener and the create-phase hooks).
 fn creating_state(spec: &Spec, id: &str, pid: i32, bundle: &Path) -> serde_json::Value {
     serde_json::json!({
-        "ociVersion": spec.version(),
+        "ociVersion": crate::version::SPEC,
         "id": id,
         "status": "creating",
         "pid": pid,

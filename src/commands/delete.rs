@@ -34,10 +34,17 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
             status.as_str()
         );
     }
-    destroy(&state).with_context(|| format!("delete container {id}"))?;
-    state.run_hooks("poststop", Status::Stopped);
-    dir.remove()?;
+    teardown(&state, dir).with_context(|| format!("delete container {id}"))?;
     Ok(0)
+}
+
+/// runtime.md steps 12 and 13: the container destroyed, then the poststop
+/// hooks, then its state gone. After `delete`, and after a hook failure
+/// during start (which stops the container and continues there).
+pub fn teardown(state: &State, dir: ContainerDir) -> Result<(), Error> {
+    destroy(state)?;
+    state.run_poststop();
+    dir.remove()
 }
 
 /// Kills whatever still runs, waits for the init to exit, and removes the
