@@ -25,11 +25,12 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
 const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
 
 pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Result<i32> {
+    let named = signal.map(parse_signal).transpose()?;
     let dir = ContainerDir::open(root, id)?;
     let state = State::load(&dir)?;
     // Without a signal named: the image's stop signal, else SIGTERM.
-    let sig = match signal {
-        Some(s) => parse_signal(s)?,
+    let sig = match named {
+        Some(s) => s,
         None => match state.annotations.get(STOP_SIGNAL) {
             Some(s) => parse_signal(s).with_context(|| format!("annotations.{STOP_SIGNAL}"))?,
             None => Signal::SIGTERM,
