@@ -327,6 +327,25 @@ pub fn validate(spec: &Spec) -> Result<()> {
             .any(|n| n.typ() == t && n.path().is_none())
     };
     let has = |t| namespaces.iter().any(|n| n.typ() == t);
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let idmap = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "idmap" || o == "ridmap");
+        // config.md: without mappings of its own, an idmapped mount takes
+        // the container's user namespace; with none, it is an error.
+        if idmap
+            && m.uid_mappings().is_none()
+            && m.gid_mappings().is_none()
+            && !has(LinuxNamespaceType::User)
+        {
+            return Err(Error::config(
+                format!("mounts[{i}].options"),
+                "idmap needs uidMappings and gidMappings, or a user namespace (linux.namespaces)",
+            ));
+        }
+    }
     // Naming the host's own uts namespace would rename the host.
     for (field, value) in [
         ("hostname", spec.hostname()),
@@ -550,6 +569,24 @@ mod tests {
             err(|v| v["hooks"] = serde_json::json!({"prestart": [{"path": "/x", "timeout": 0}]})),
             "hooks.prestart[0].timeout: 0 must be greater than zero"
         );
+    }
+
+    #[test]
+    fn idmap_without_mappings_needs_a_user_namespace() {
+        let mount = serde_json::json!([{"destination": "/m", "source": "/x", "options": ["rbind", "idmap"]}]);
+        assert_eq!(
+            err(|v| v["mounts"] = mount.clone()),
+            "mounts[0].options: idmap needs uidMappings and gidMappings, or a user namespace (linux.namespaces)"
+        );
+        check(|v| {
+            v["mounts"] = mount.clone();
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "user"}]);
+            v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 10}]);
+            v["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 10}]);
+        })
+        .unwrap();
     }
 
     #[test]
