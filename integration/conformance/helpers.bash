@@ -15,10 +15,11 @@ berth() {
 	"$BERTH" --root "$WORK/root" "$@"
 }
 
-# The test's container id (unique per test; $1 gives more than one).
+# The test's container id (unique per test; $1 gives more than one; an
+# empty $1 gives the prefix they all share).
 cid() {
 	local file=${BATS_TEST_FILENAME##*/}
-	echo "conf-${file%.bats}-${BATS_TEST_NUMBER}-${1:-a}"
+	echo "conf-${file%.bats}-${BATS_TEST_NUMBER}-${1-a}"
 }
 
 # bundle_new: a fresh bundle in $BUNDLE: a copy of the busybox rootfs and
