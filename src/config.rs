@@ -333,6 +333,17 @@ pub fn validate(spec: &Spec) -> Result<()> {
             .iter()
             .flatten()
             .any(|o| o == "idmap" || o == "ridmap");
+        let bind = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind");
+        if (idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some()) && !bind {
+            return Err(Error::config(
+                format!("mounts[{i}].options"),
+                "berth idmaps bind mounts only (add bind or rbind)",
+            ));
+        }
         // config.md: without mappings of its own, an idmapped mount takes
         // the container's user namespace; with none, it is an error.
         if idmap

@@ -103,7 +103,7 @@ pub fn create(
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan)?;
-    let idmap_userns = crate::idmap::prepare(&spec)?;
+    let idmap_trees = crate::idmap::prepare(&spec, &bundle)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = seccomp_spec
         .map(|s| crate::seccomp::compile_cached(s, root))
@@ -151,7 +151,7 @@ pub fn create(
             cgroup: &cgroup,
             cgroup_join,
             await_resources: overlap,
-            idmap_userns,
+            idmap_trees,
             seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,

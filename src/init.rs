@@ -53,7 +53,7 @@ pub struct InitArgs<'a> {
     /// done: the device rules (all denied, then each allowed) must not be
     /// half written when we make device nodes or open the pty.
     pub await_resources: bool,
-    pub idmap_userns: Vec<(usize, OwnedFd)>,
+    pub idmap_trees: Vec<(usize, OwnedFd)>,
     pub seccomp: Option<&'a crate::seccomp::Program>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -102,7 +102,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
                 .any(|(t, _)| *t == LinuxNamespaceType::User),
         new_cgroupns: a.plan.new_cgroup,
         cgroup: a.cgroup,
-        idmap_userns: &a.idmap_userns,
+        idmap_trees: &a.idmap_trees,
     };
     let root = rootfs::setup(&ctx)?;
     if a.await_resources {
@@ -329,7 +329,7 @@ fn close_foreign_fds(a: &InitArgs) -> Result<()> {
     keep.extend(a.fifo.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(a.console.map(|c| c.as_raw_fd()));
     keep.extend(a.joins.iter().map(|(_, f)| f.as_raw_fd()));
-    keep.extend(a.idmap_userns.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(a.idmap_trees.iter().map(|(_, f)| f.as_raw_fd()));
     prepare::close_fds_except(keep, a.preserve_fds)
 }
 

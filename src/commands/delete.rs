@@ -38,13 +38,14 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// runtime.md steps 12 and 13: the container destroyed, then the poststop
-/// hooks, then its state gone. After `delete`, and after a hook failure
-/// during start (which stops the container and continues there).
+/// runtime.md steps 12 and 13: the container destroyed, its state
+/// included, then the poststop hooks. After `delete`, and after a hook
+/// failure during start (which stops the container and continues there).
 pub fn teardown(state: &State, dir: ContainerDir) -> Result<(), Error> {
     destroy(state)?;
+    dir.remove()?;
     state.run_poststop();
-    dir.remove()
+    Ok(())
 }
 
 /// Kills whatever still runs, waits for the init to exit, and removes the
