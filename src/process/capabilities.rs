@@ -58,17 +58,17 @@ fn cap(c: Capability) -> Cap {
 }
 
 /// One set as the kernel's bit mask.
-fn mask(
-    caps: Option<&LinuxCapabilities>,
-    set: fn(&LinuxCapabilities) -> &Option<Capabilities>,
-) -> u64 {
+fn mask(caps: Option<&LinuxCapabilities>, set: SetOf) -> u64 {
     caps.and_then(|c| set(c).as_ref())
         .into_iter()
         .flatten()
         .fold(0, |m, &c| m | cap(c).bitmask())
 }
 
-const SETS: [(&str, fn(&LinuxCapabilities) -> &Option<Capabilities>); 5] = [
+/// The getter of one set in the config.
+type SetOf = fn(&LinuxCapabilities) -> &Option<Capabilities>;
+
+const SETS: [(&str, SetOf); 5] = [
     ("bounding", LinuxCapabilities::bounding),
     ("effective", LinuxCapabilities::effective),
     ("permitted", LinuxCapabilities::permitted),
