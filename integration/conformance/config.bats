@@ -551,6 +551,13 @@ tags_of() {
 	[[ $output == *done ]]
 }
 
+@test "config.md process: consoleSize's height and width are REQUIRED" {
+	config '.process.consoleSize = {width: 80}'
+	refused process.consoleSize.height "is required"
+	config '.process.consoleSize = {height: 25}'
+	refused process.consoleSize.width "is required"
+}
+
 @test "config.md process: cwd is REQUIRED and MUST be absolute" {
 	config 'del(.process.cwd)'
 	refused process "missing field \`cwd\`"
@@ -656,6 +663,15 @@ tags_of() {
 	jq '.execCPUAffinity.final = "0"' "$BUNDLE/exec.json" >"$BUNDLE/exec-final.json"
 	run berth exec -p "$BUNDLE/exec-final.json" "$(cid)"
 	[ "$output" = "$(printf 'Cpus_allowed_list:\t0')" ]
+}
+
+@test "config.md process: scheduler's policy, and ioPriority's class and priority, are REQUIRED" {
+	config '.process.scheduler = {nice: 1}'
+	refused process.scheduler "missing field \`policy\`"
+	config 'del(.process.scheduler) | .process.ioPriority = {priority: 1}'
+	refused process.ioPriority.class "is required"
+	config '.process.ioPriority = {class: "IOPRIO_CLASS_BE"}'
+	refused process.ioPriority.priority "is required"
 }
 
 @test "config.md user: uid and gid are REQUIRED" {

@@ -528,3 +528,65 @@ create_hook_fails() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'fd /proc/self/fd\nstdin /proc/self/fd/0\nstdout /proc/self/fd/1\nstderr /proc/self/fd/2')" ]
 }
+
+@test "features.md specification version: ociVersionMin and ociVersionMax are accepted as config.json's ociVersion, and max is not below min" {
+	local min max v
+	min=$(berth features | jq -r .ociVersionMin)
+	max=$(berth features | jq -r .ociVersionMax)
+	[ "$(printf '%s\n' "$max" "$min" | sort -V | head -1)" = "$min" ]
+	process true
+	for v in "$min" "$max"; do
+		config --arg v "$v" '.ociVersion = $v'
+		run berth run --bundle "$BUNDLE" "$(cid)"
+		[ "$status" -eq 0 ]
+		[ -z "$output" ]
+	done
+}
+
+@test "features.md: the document has only properties the spec defines, and no null for an empty value" {
+	berth features | jq -e '
+		(keys - ["ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux",
+			"annotations", "potentiallyUnsafeConfigAnnotations"]) == [] and
+		((.linux | keys) - ["namespaces", "capabilities", "cgroup", "seccomp", "apparmor",
+			"selinux", "intelRdt", "mountExtensions", "netDevices", "memoryPolicy"]) == [] and
+		([paths(. == null)] == [])' >/dev/null
+}
+
+@test "features.md hooks: every hook kind listed is supported" {
+	process true
+	hooks_setup
+	local k
+	for k in $(berth features | jq -r '.hooks[]'); do
+		hook "$k" "$k"
+	done
+	run berth run --bundle "$BUNDLE" "$(cid)"
+	[ "$status" -eq 0 ]
+	[ "$(hook_log)" = "$(berth features | jq -r '.hooks | join(" ")')" ]
+}
+
+@test "features.md mount options: every option listed is recognized (none is passed to the filesystem as data), and none is filesystem-specific" {
+	mkdir "$BUNDLE/src"
+	berth features | jq -e '.mountOptions | length > 50 and all(.[]; contains("=") | not)' >/dev/null
+	# One mount per option, in one container: a tmpfs (which refuses data
+	# it does not know), a bind of $BUNDLE/src for the bind options, and
+	# for remount, a tmpfs remounted.
+	berth features | jq --arg s "$BUNDLE/src" '[.mountOptions | to_entries[] |
+		("/o/\(.key)") as $d |
+		if .value == "bind" or .value == "rbind" then
+			{destination: $d, type: "none", source: $s, options: [.value]}
+		elif .value == "idmap" or .value == "ridmap" then
+			{destination: $d, type: "none", source: $s, options: ["rbind", .value],
+				uidMappings: [{containerID: 0, hostID: 1000, size: 1}],
+				gidMappings: [{containerID: 0, hostID: 1000, size: 1}]}
+		elif .value == "remount" then
+			({destination: $d, type: "tmpfs", source: "tmpfs"},
+				{destination: $d, type: "tmpfs", source: "tmpfs", options: ["remount"]})
+		else
+			{destination: $d, type: "tmpfs", source: "tmpfs", options: [.value]}
+		end]' >"$BUNDLE/mounts.json"
+	config --slurpfile m "$BUNDLE/mounts.json" '.mounts += $m[0]'
+	run_in sh -c 'grep -c " /o/" /proc/self/mountinfo'
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[ "$output" -eq "$(berth features | jq '.mountOptions | length')" ]
+}
