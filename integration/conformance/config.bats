@@ -29,10 +29,14 @@ teardown() {
 	shared_teardown
 }
 
-# again: the next case of a test, from a fresh bundle.
+# again: the next case of a test: what it made undone, and a fresh
+# config.json (as bundle_new writes it) beside the same rootfs, which no
+# test writes to.
 again() {
 	undo
-	bundle_new
+	rm -rf "$BUNDLE/config.json" "$BUNDLE/src" "$BUNDLE/shared"
+	(cd "$BUNDLE" && "$BERTH" spec)
+	config '.process.terminal = false | .linux.cgroupsPath = "/berth-conf/'"$(cid)"'"'
 }
 
 # refused FIELD REASON: `berth run` of the bundle fails with one line
