@@ -15,15 +15,12 @@ pub fn load(bundle: &Path) -> Result<Spec> {
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Spec> {
-    let spec: Spec = crate::jsonpath::parse(bytes).map_err(|(path, e)| {
-        let field = if path == "." {
-            "config.json".to_string()
-        } else {
-            path
-        };
-        Error::config(field, e.to_string())
-    })?;
-    required_fields(bytes)?;
+    let spec = match crate::jsonpath::parse(bytes) {
+        Ok(spec) => spec,
+        Err((path, _)) if is_capability(&path) => without_unknown_capabilities(bytes)?,
+        Err((path, e)) => return Err(field_error(path, e)),
+    };
+    required(bytes)?;
     Ok(spec)
 }
 
@@ -57,15 +54,146 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("resources.network.priorities", &["name", "priority"]),
 ];
 
-fn required_fields(bytes: &[u8]) -> Result<()> {
-    // Only `linux` is kept; serde skips the rest of the document.
-    #[derive(serde::Deserialize)]
-    struct Raw {
+fn field_error(path: String, e: serde_json::Error) -> Error {
+    let field = if path == "." {
+        "config.json".to_string()
+    } else {
+        path
+    };
+    Error::config(field, e.to_string())
+}
+
+const CAPABILITY_SETS: [&str; 5] = [
+    "bounding",
+    "effective",
+    "inheritable",
+    "permitted",
+    "ambient",
+];
+
+/// Whether a parse error is about one entry of a capability set.
+fn is_capability(path: &str) -> bool {
+    path.strip_prefix("process.capabilities.")
+        .and_then(|rest| rest.split_once('['))
+        .is_some_and(|(set, _)| CAPABILITY_SETS.contains(&set))
+}
+
+/// config.md: a capability that cannot be mapped to the kernel's is logged
+/// as a warning, and the container still runs. Only on this (rare) path is
+/// the document parsed twice.
+fn without_unknown_capabilities(bytes: &[u8]) -> Result<Spec> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::config("config.json", e.to_string()))?;
+    if let Some(caps) = doc
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for set in CAPABILITY_SETS {
+            let Some(list) = caps.get_mut(set).and_then(|l| l.as_array_mut()) else {
+                continue;
+            };
+            list.retain(|c| {
+                let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+                if !known {
+                    crate::logging::warn(&format!(
+                        "process.capabilities.{set}: {c} is not a capability berth can map to the kernel's: ignored"
+                    ));
+                }
+                known
+            });
+        }
+    }
+    let bytes =
+        serde_json::to_vec(&doc).map_err(|e| Error::config("config.json", e.to_string()))?;
+    crate::jsonpath::parse(&bytes).map_err(|(path, e)| field_error(path, e))
+}
+
+/// config.md's REQUIRED fields that oci-spec fills in with a default when
+/// they are absent (a missing uid would run the process as root). One more
+/// pass over the bytes, reading nothing but these.
+fn required(bytes: &[u8]) -> Result<()> {
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+    type Field = Option<IgnoredAny>;
+    #[derive(Deserialize)]
+    struct Doc {
+        root: Option<Root>,
+        process: Option<Process>,
         linux: Option<serde_json::Value>,
     }
-    let Ok(Raw { linux: Some(linux) }) = serde_json::from_slice::<Raw>(bytes) else {
+    #[derive(Deserialize)]
+    struct Root {
+        path: Field,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Process {
+        user: Option<User>,
+        rlimits: Option<Vec<Rlimit>>,
+        console_size: Option<ConsoleSize>,
+        io_priority: Option<IoPriority>,
+    }
+    #[derive(Deserialize)]
+    struct User {
+        uid: Field,
+        gid: Field,
+    }
+    #[derive(Deserialize)]
+    struct Rlimit {
+        soft: Field,
+        hard: Field,
+    }
+    #[derive(Deserialize)]
+    struct ConsoleSize {
+        height: Field,
+        width: Field,
+    }
+    #[derive(Deserialize)]
+    struct IoPriority {
+        class: Field,
+        priority: Field,
+    }
+    // The typed parse has accepted the document: this one cannot fail.
+    let Ok(doc) = serde_json::from_slice::<Doc>(bytes) else {
         return Ok(());
     };
+    let missing = |present: bool, field: String| {
+        if present {
+            Ok(())
+        } else {
+            Err(Error::config(field, "is required"))
+        }
+    };
+    if let Some(r) = &doc.root {
+        missing(r.path.is_some(), "root.path".into())?;
+    }
+    if let Some(linux) = &doc.linux {
+        required_in_lists(linux)?;
+    }
+    let Some(p) = &doc.process else {
+        return Ok(());
+    };
+    if let Some(u) = &p.user {
+        missing(u.uid.is_some(), "process.user.uid".into())?;
+        missing(u.gid.is_some(), "process.user.gid".into())?;
+    }
+    for (i, r) in p.rlimits.iter().flatten().enumerate() {
+        missing(r.soft.is_some(), format!("process.rlimits[{i}].soft"))?;
+        missing(r.hard.is_some(), format!("process.rlimits[{i}].hard"))?;
+    }
+    if let Some(c) = &p.console_size {
+        missing(c.height.is_some(), "process.consoleSize.height".into())?;
+        missing(c.width.is_some(), "process.consoleSize.width".into())?;
+    }
+    if let Some(io) = &p.io_priority {
+        missing(io.class.is_some(), "process.ioPriority.class".into())?;
+        missing(io.priority.is_some(), "process.ioPriority.priority".into())?;
+    }
+    Ok(())
+}
+
+/// The REQUIRED members of the entries of linux's lists.
+fn required_in_lists(linux: &serde_json::Value) -> Result<()> {
     for (list, keys) in REQUIRED {
         let pointer = format!("/{}", list.replace('.', "/"));
         let Some(items) = linux.pointer(&pointer).and_then(|v| v.as_array()) else {
@@ -88,6 +216,35 @@ fn required_fields(bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// SemVer 2.0.0: MAJOR.MINOR.PATCH, numbers without leading zeros, then an
+/// optional -pre-release and +build, dot-separated identifiers of
+/// [0-9A-Za-z-] (numeric pre-release ones without leading zeros).
+fn is_semver(v: &str) -> bool {
+    let ident =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let number = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let core_ok = {
+        let parts: Vec<&str> = core.split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| number(p))
+    };
+    let pre_ok = pre.is_none_or(|p| {
+        p.split('.')
+            .all(|id| ident(id) && (!id.bytes().all(|b| b.is_ascii_digit()) || number(id)))
+    });
+    let build_ok = build.is_none_or(|b| b.split('.').all(ident));
+    core_ok && pre_ok && build_ok
 }
 
 /// The rootfs directory named by root.path, relative to the bundle.
@@ -140,11 +297,37 @@ fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
 
 pub fn validate(spec: &Spec) -> Result<()> {
     let v = spec.version();
+    if !is_semver(v) {
+        return Err(Error::config(
+            "ociVersion",
+            format!("{v:?} is not a SemVer 2.0.0 version"),
+        ));
+    }
     if !v.starts_with("1.") {
         return Err(Error::config(
             "ociVersion",
             format!("{v:?} is not a supported version (1.x)"),
         ));
+    }
+    if spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(""))
+    {
+        return Err(Error::config("annotations", "a key is the empty string"));
+    }
+    if let Some(h) = spec.hooks() {
+        validate_hooks(h)?;
+    }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        // Deprecated, but still defined: relative to "/" (which is how the
+        // mount code reads every destination).
+        if !m.destination().is_absolute() {
+            crate::logging::warn(&format!(
+                "mounts[{i}].destination: {} is relative (deprecated): taken as /{0}",
+                m.destination().display()
+            ));
+        }
     }
     // process is optional until start (runtime.md): a container without one
     // can be created, and start then fails.
@@ -174,14 +357,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             format!("{adj} is outside -1000..1000"),
         ));
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(Error::config(
-                format!("mounts[{i}].destination"),
-                format!("{} must be an absolute path", m.destination().display()),
-            ));
-        }
-    }
     let linux = spec.linux().as_ref();
     let namespaces = linux
         .and_then(|l| l.namespaces().as_deref())
@@ -209,6 +384,36 @@ pub fn validate(spec: &Spec) -> Result<()> {
             .any(|n| n.typ() == t && n.path().is_none())
     };
     let has = |t| namespaces.iter().any(|n| n.typ() == t);
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let idmap = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "idmap" || o == "ridmap");
+        let bind = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind");
+        if (idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some()) && !bind {
+            return Err(Error::config(
+                format!("mounts[{i}].options"),
+                "berth idmaps bind mounts only (add bind or rbind)",
+            ));
+        }
+        // config.md: without mappings of its own, an idmapped mount takes
+        // the container's user namespace; with none, it is an error.
+        if idmap
+            && m.uid_mappings().is_none()
+            && m.gid_mappings().is_none()
+            && !has(LinuxNamespaceType::User)
+        {
+            return Err(Error::config(
+                format!("mounts[{i}].options"),
+                "idmap needs uidMappings and gidMappings, or a user namespace (linux.namespaces)",
+            ));
+        }
+    }
     // Naming the host's own uts namespace would rename the host.
     for (field, value) in [
         ("hostname", spec.hostname()),
@@ -343,6 +548,37 @@ fn resctrl_mounted() -> bool {
         .is_ok_and(|m| m.lines().any(|l| l.contains(" - resctrl ")))
 }
 
+/// Every hook's path is absolute, and a timeout is above zero.
+fn validate_hooks(h: &oci_spec::runtime::Hooks) -> Result<()> {
+    let kinds = [
+        ("prestart", h.prestart()),
+        ("createRuntime", h.create_runtime()),
+        ("createContainer", h.create_container()),
+        ("startContainer", h.start_container()),
+        ("poststart", h.poststart()),
+        ("poststop", h.poststop()),
+    ];
+    for (kind, hooks) in kinds {
+        for (i, hook) in hooks.iter().flatten().enumerate() {
+            if !hook.path().is_absolute() {
+                return Err(Error::config(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{} must be an absolute path", hook.path().display()),
+                ));
+            }
+            if let Some(t) = hook.timeout()
+                && t <= 0
+            {
+                return Err(Error::config(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    format!("{t} must be greater than zero"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether the config joins a namespace of type `t` by a path that is not
 /// the runtime's own (the host's): engines (podman) make the container's
 /// network namespace first and join it, and its sysctls are the
@@ -471,8 +707,20 @@ mod tests {
             "linux.rootfsPropagation: \"weird\" is not a propagation type"
         );
         assert_eq!(
-            err(|v| v["mounts"] = serde_json::json!([{"destination":"tmp","type":"tmpfs"}])),
-            "mounts[0].destination: tmp must be an absolute path"
+            err(|v| v["ociVersion"] = "1.0".into()),
+            "ociVersion: \"1.0\" is not a SemVer 2.0.0 version"
+        );
+        assert_eq!(
+            err(|v| v["annotations"] = serde_json::json!({"": "x"})),
+            "annotations: a key is the empty string"
+        );
+        assert_eq!(
+            err(|v| v["hooks"] = serde_json::json!({"poststop": [{"path": "/x"}, {"path": "x"}]})),
+            "hooks.poststop[1].path: x must be an absolute path"
+        );
+        assert_eq!(
+            err(|v| v["hooks"] = serde_json::json!({"prestart": [{"path": "/x", "timeout": 0}]})),
+            "hooks.prestart[0].timeout: 0 must be greater than zero"
         );
         assert_eq!(
             err(|v| v["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore", "proc/keys"])),
@@ -496,5 +744,100 @@ mod tests {
             err(|v| v["linux"]["resources"] = serde_json::json!({"rdma": {"mlx5_1": {}}})),
             "linux.resources.rdma.mlx5_1: sets neither hcaHandles nor hcaObjects"
         );
+    }
+
+    #[test]
+    fn idmap_without_mappings_needs_a_user_namespace() {
+        let mount = serde_json::json!([{"destination": "/m", "source": "/x", "options": ["rbind", "idmap"]}]);
+        assert_eq!(
+            err(|v| v["mounts"] = mount.clone()),
+            "mounts[0].options: idmap needs uidMappings and gidMappings, or a user namespace (linux.namespaces)"
+        );
+        check(|v| {
+            v["mounts"] = mount.clone();
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "user"}]);
+            v["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 10}]);
+            v["linux"]["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 10}]);
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn relative_mount_destinations_are_accepted() {
+        check(|v| v["mounts"] = serde_json::json!([{"destination":"tmp","type":"tmpfs"}])).unwrap();
+    }
+
+    #[test]
+    fn semver() {
+        for ok in [
+            "1.0.0",
+            "1.2.1",
+            "1.0.2-dev",
+            "1.3.0-rc.1+build.5",
+            "10.20.30",
+            "1.0.0-0a",
+        ] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in [
+            "1.0",
+            "1",
+            "1.x.y",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "",
+        ] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn required_fields_that_oci_spec_would_default() {
+        assert_eq!(
+            err(|v| v["process"]["user"] = serde_json::json!({"gid": 0})),
+            "process.user.uid: is required"
+        );
+        assert_eq!(
+            err(|v| v["process"]["rlimits"] =
+                serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10}])),
+            "process.rlimits[0].hard: is required"
+        );
+        assert_eq!(
+            err(|v| v["process"]["consoleSize"] = serde_json::json!({"height": 10})),
+            "process.consoleSize.width: is required"
+        );
+        assert_eq!(
+            err(|v| v["root"] = serde_json::json!({"readonly": true})),
+            "root.path: is required"
+        );
+        assert_eq!(
+            err(|v| v["process"]["ioPriority"] = serde_json::json!({"priority": 1})),
+            "process.ioPriority.class: is required"
+        );
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped() {
+        let mut v: serde_json::Value = serde_json::from_str(BASE).unwrap();
+        v["process"]["capabilities"] =
+            serde_json::json!({"bounding": ["CAP_CHOWN", "CAP_FOO"], "ambient": ["CAP_BAR"]});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.ambient().as_ref().unwrap().is_empty());
+        // Anything else wrong in the document is still an error.
+        v["process"]["cwd"] = 5.into();
+        assert!(parse(v.to_string().as_bytes()).is_err());
     }
 }

@@ -28,7 +28,7 @@ use crate::{clone, config, pidstat};
 /// A created container, still locked by this process.
 pub struct Created {
     /// Holds the container's lock until this value is dropped.
-    _dir: ContainerDir,
+    pub dir: ContainerDir,
     pub state: State,
     /// The sync channel, kept when the init waits for `Msg::Start` on it.
     pub channel: Option<sync::Channel>,
@@ -41,6 +41,11 @@ struct Cleanup<'a> {
     dir: Option<&'a ContainerDir>,
     cgroup: Option<Cgroup>,
     child: Option<i32>,
+    /// Once the create-phase hooks have begun: the poststop hooks and the
+    /// state they get. A hook's failure stops the container and continues
+    /// the lifecycle at its destruction, then poststop (runtime.md steps
+    /// 3 to 5, 12, 13).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -54,6 +59,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(dir) = self.dir {
             let _ = std::fs::remove_dir_all(&dir.path);
+        }
+        if let Some((hooks, state)) = &self.poststop {
+            crate::hooks::run_warn("poststop", hooks, state);
         }
     }
 }
@@ -89,13 +97,14 @@ pub fn create(
         dir: Some(&dir),
         cgroup: None,
         child: None,
+        poststop: None,
     };
     point("state dir")?;
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
     let joins = namespaces::open_joins(&plan, &spec)?;
-    let idmap_userns = crate::idmap::prepare(&spec)?;
+    let idmap_trees = crate::idmap::prepare(&spec, &bundle)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let seccomp = seccomp_spec
         .map(|s| crate::seccomp::compile_cached(s, root))
@@ -149,7 +158,7 @@ pub fn create(
             cgroup: &cgroup,
             cgroup_join,
             await_resources: overlap,
-            idmap_userns,
+            idmap_trees,
             seccomp: seccomp.as_ref(),
             no_pivot: args.no_pivot,
             no_new_keyring: args.no_new_keyring,
@@ -210,7 +219,14 @@ pub fn create(
                 point("hooks asked")?;
                 // The environment is made (lifecycle step 2): the hooks of steps
                 // 3-5 see the status the spec gives for "after step 2".
-                let state = state_doc(&spec, &args.id, init_pid, &bundle, "created").to_string();
+                let state = state_doc(&spec, &args.id, init_pid, &bundle, "created");
+                if let Some(stop) = spec.hooks().as_ref().and_then(|h| h.poststop().clone()) {
+                    let mut stopped = state.clone();
+                    stopped["status"] = "stopped".into();
+                    stopped["pid"] = 0.into();
+                    cleanup.poststop = Some((stop, stopped.to_string()));
+                }
+                let state = state.to_string();
                 if let Some(h) = spec.hooks() {
                     crate::hooks::run(
                         "prestart",
@@ -248,7 +264,8 @@ pub fn create(
     Recovery::save(&dir, init_pid, start_time, &cgroup)?;
     point("ready")?;
     let state = State {
-        oci_version: spec.version().clone(),
+        // The version the state document complies with: berth's own.
+        oci_version: crate::version::SPEC.into(),
         id: args.id.clone(),
         pid: init_pid,
         bundle: bundle.clone(),
@@ -275,9 +292,10 @@ pub fn create(
     cleanup.dir = None;
     cleanup.cgroup = None;
     cleanup.child = None;
+    cleanup.poststop = None;
     drop(cleanup);
     Ok(Created {
-        _dir: dir,
+        dir,
         state,
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),
@@ -331,7 +349,7 @@ fn id_maps(spec: &Spec) -> Maps<'_> {
 /// and the create-phase hooks).
 fn state_doc(spec: &Spec, id: &str, pid: i32, bundle: &Path, status: &str) -> serde_json::Value {
     serde_json::json!({
-        "ociVersion": spec.version(),
+        "ociVersion": crate::version::SPEC,
         "id": id,
         "status": status,
         "pid": pid,

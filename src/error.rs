@@ -33,8 +33,10 @@ pub enum Error {
     },
 
     /// An error while applying one element of the config, named by `field`.
-    #[error("{field}: {source}")]
-    Field { field: String, source: Box<Error> },
+    // `inner`, not `source`: thiserror would make a field of that name the
+    // error's source, and anyhow's chain would print it a second time.
+    #[error("{field}: {inner}")]
+    Field { field: String, inner: Box<Error> },
 
     #[error("container {0} does not exist")]
     NotFound(String),
@@ -85,7 +87,7 @@ impl Error {
     pub fn within(self, field: impl Into<String>) -> Self {
         Error::Field {
             field: field.into(),
-            source: Box::new(self),
+            inner: Box::new(self),
         }
     }
 

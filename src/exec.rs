@@ -47,6 +47,24 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     let cgroup_fd = r.state.cgroup.dir_fd();
     let mut cgroup_join = clone::CgroupJoin::open(&r.state.cgroup)?;
     let mut view_gate = crate::sealed_exe::Gate::new()?;
+    // execCPUAffinity.initial holds until the process moves into the
+    // container's cgroup, which then leaves its CPUs to the kernel (unless
+    // `final` names them): the runtime runs there while it forks, and the
+    // child inherits it.
+    let initial = r
+        .process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.initial().as_deref());
+    let restore = match initial {
+        Some(cpus) => {
+            let ours = nix::sched::sched_getaffinity(Pid::from_raw(0))
+                .sys(|| "sched_getaffinity".into())?;
+            crate::process::scheduling::set_cpu_affinity("process.execCPUAffinity.initial", cpus)?;
+            Some(ours)
+        }
+        None => None,
+    };
     let pid = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
@@ -63,6 +81,9 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     }
     drop(theirs);
     drop(cgroup_join);
+    if let Some(ours) = restore {
+        let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &ours);
+    }
     view_gate.forked();
     crate::logging::phase("cloned");
     let fail = |e: Error| {
@@ -114,14 +135,6 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
     keep.extend(r.console.map(|c| c.as_raw_fd()));
     prepare::close_fds_except(keep, r.preserve_fds)?;
     clone::die_with_parent(true)?;
-    if let Some(cpus) = r
-        .process
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.initial().as_deref())
-    {
-        crate::process::scheduling::set_cpu_affinity("process.execCPUAffinity.initial", cpus)?;
-    }
     channel.expect(Msg::Go)?;
     setns(r.init_pidfd.as_fd(), flags)
         .sys(|| format!("join the container's namespaces ({flags:?})"))?;

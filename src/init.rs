@@ -53,7 +53,7 @@ pub struct InitArgs<'a> {
     /// done: the device rules (all denied, then each allowed) must not be
     /// half written when we make device nodes or open the pty.
     pub await_resources: bool,
-    pub idmap_userns: Vec<(usize, OwnedFd)>,
+    pub idmap_trees: Vec<(usize, OwnedFd)>,
     pub seccomp: Option<&'a crate::seccomp::Program>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -102,7 +102,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
                 .any(|(t, _)| *t == LinuxNamespaceType::User),
         new_cgroupns: a.plan.new_cgroup,
         cgroup: a.cgroup,
-        idmap_userns: &a.idmap_userns,
+        idmap_trees: &a.idmap_trees,
     };
     let root = rootfs::setup(&ctx)?;
     if a.await_resources {
@@ -151,17 +151,35 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     clone::die_with_parent(false)?;
     point("process")?;
     a.channel.send(&Msg::Ready)?;
-    match a.start_by {
-        StartBy::Fifo => wait_fifo(a.fifo.take())?,
-        StartBy::Channel => a.channel.expect(Msg::Start)?,
+    let fifo = match a.start_by {
+        StartBy::Fifo => Some(wait_fifo(a.fifo.take())?),
+        StartBy::Channel => {
+            a.channel.expect(Msg::Start)?;
+            None
+        }
+    };
+    let err = match start_container_hooks(a.spec, hook_state) {
+        Ok(()) => exec.exec(),
+        Err(e) => e,
+    };
+    // `start` reads what is left in the fifo once we are gone: nothing
+    // when execve closed it (close-on-exec), else why not.
+    if let Some(f) = &fifo {
+        let _ = nix::unistd::write(f, err.to_string().as_bytes());
     }
-    if let (Some(h), Some(state)) = (a.spec.hooks(), hook_state) {
-        let hooks = h.start_container().as_deref().unwrap_or_default();
-        let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
-        state["status"] = "created".into();
-        crate::hooks::run("startContainer", hooks, &state.to_string())?;
-    }
-    Err(exec.exec())
+    Err(err)
+}
+
+/// runtime.md step 7: the startContainer hooks, in the container's
+/// namespaces, once `start` has been called.
+fn start_container_hooks(spec: &Spec, state: Option<String>) -> Result<()> {
+    let (Some(h), Some(state)) = (spec.hooks(), state) else {
+        return Ok(());
+    };
+    let hooks = h.start_container().as_deref().unwrap_or_default();
+    let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+    state["status"] = "created".into();
+    crate::hooks::run("startContainer", hooks, &state.to_string())
 }
 
 fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
@@ -239,6 +257,11 @@ fn container_hooks(a: &InitArgs) -> Result<Option<String>> {
         Some(m) => return Err(Error::State(format!("expected the hook state, got {m:?}"))),
         None => return Err(Error::Init("the runtime exited while running hooks".into())),
     };
+    // runtime.md: hooks in the container's namespaces get the pid as the
+    // container sees it.
+    let mut doc: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+    doc["pid"] = std::process::id().into();
+    let state = doc.to_string();
     crate::hooks::run(
         "createContainer",
         h.create_container().as_deref().unwrap_or_default(),
@@ -308,17 +331,19 @@ fn close_foreign_fds(a: &InitArgs) -> Result<()> {
     keep.extend(a.fifo.as_ref().map(|f| f.as_raw_fd()));
     keep.extend(a.console.map(|c| c.as_raw_fd()));
     keep.extend(a.joins.iter().map(|(_, f)| f.as_raw_fd()));
-    keep.extend(a.idmap_userns.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(a.idmap_trees.iter().map(|(_, f)| f.as_raw_fd()));
     prepare::close_fds_except(keep, a.preserve_fds)
 }
 
-/// Blocks until `berth start` writes to the exec fifo.
-fn wait_fifo(fifo: Option<OwnedFd>) -> Result<()> {
+/// Blocks until `berth start` writes to the exec fifo. The fifo stays open
+/// until execve, which tells `start` (see commands/start.rs) when that
+/// happened.
+fn wait_fifo(fifo: Option<OwnedFd>) -> Result<OwnedFd> {
     let fifo = fifo.ok_or_else(|| Error::State("no exec fifo".into()))?;
     let mut b = [0u8; 1];
     loop {
         match nix::unistd::read(fifo.as_raw_fd(), &mut b) {
-            Ok(1) => return Ok(()),
+            Ok(1) => return Ok(fifo),
             Ok(_) => return Err(Error::State("the exec fifo closed before start".into())),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("read the exec fifo", e)),

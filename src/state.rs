@@ -333,14 +333,48 @@ impl State {
                 .is_some_and(|s| s.start_time == self.init_start_time && !s.exited())
     }
 
-    /// Runs poststart or poststop hooks; their failures are warnings.
-    pub fn run_hooks(&self, kind: &str, status: Status) {
-        let hooks = self.hooks.as_ref().and_then(|h| match kind {
-            "poststart" => h.poststart().as_deref(),
-            _ => h.poststop().as_deref(),
-        });
-        if let Some(hooks) = hooks.filter(|h| !h.is_empty()) {
-            crate::hooks::run_warn(kind, hooks, &self.to_json(status).to_string());
+    /// Whether the config has poststart hooks.
+    pub fn has_poststart(&self) -> bool {
+        self.hooks
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref())
+            .is_some_and(|p| !p.is_empty())
+    }
+
+    /// Whether the config has startContainer hooks.
+    pub fn has_start_container(&self) -> bool {
+        self.hooks
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref())
+            .is_some_and(|p| !p.is_empty())
+    }
+
+    /// Runs the poststart hooks: the first failure is the error (runtime.md
+    /// step 9: the container is then stopped and destroyed).
+    pub fn run_poststart(&self) -> Result<()> {
+        match self.hooks.as_ref().and_then(|h| h.poststart().as_deref()) {
+            Some(hooks) if !hooks.is_empty() => crate::hooks::run(
+                "poststart",
+                hooks,
+                &self.to_json(Status::Running).to_string(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs the poststop hooks; their failures are warnings.
+    pub fn run_poststop(&self) {
+        if let Some(hooks) = self
+            .hooks
+            .as_ref()
+            .and_then(|h| h.poststop().as_deref())
+            .filter(|h| !h.is_empty())
+        {
+            crate::hooks::run_warn(
+                "poststop",
+                hooks,
+                &self.to_json(Status::Stopped).to_string(),
+            );
         }
     }
 

@@ -1,5 +1,6 @@
 //! Lifecycle hooks: each kind runs where and when the runtime-spec says,
-//! with the state on stdin; failures stop create or are warnings.
+//! with the state on stdin; failures stop the container, except poststop's,
+//! which are warnings.
 
 mod common;
 
@@ -62,8 +63,11 @@ fn every_kind_runs_in_order_with_the_state() {
         let s = state(&dir, name);
         assert_eq!(s["id"], b.id.as_str(), "{name}");
         assert_eq!(s["status"], status, "{name}");
-        if name != "poststop" {
-            assert_eq!(s["pid"], pid, "{name}");
+        match name {
+            "poststop" => {}
+            // In the container's namespaces: the pid the container sees.
+            "createContainer" | "startContainer" => assert_eq!(s["pid"], 1, "{name}"),
+            _ => assert_eq!(s["pid"], pid, "{name}"),
         }
     }
 }
@@ -91,24 +95,21 @@ fn failing_or_slow_create_hooks_fail_the_create() {
 }
 
 #[test]
-fn failing_poststart_and_poststop_hooks_are_warnings() {
-    let mut b = Bundle::new("hookwarn", &["true"]);
+fn a_failing_poststart_hook_stops_the_container_and_poststop_warns() {
+    let mut b = Bundle::new("hookwarn", &["sleep", "100"]);
     b.config["hooks"] =
         json!({"poststart": [{"path": "/bin/false"}], "poststop": [{"path": "/bin/false"}]});
     b.write_config();
     let out = b.berth(&["run", &b.id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("warning: hooks.poststart[0] /bin/false: failed"),
+        err.contains("hooks.poststart[0] /bin/false: failed: exit status: 1 (the container was stopped and removed)"),
         "{err}"
     );
     assert!(
         err.contains("warning: hooks.poststop[0] /bin/false: failed"),
         "{err}"
     );
+    assert!(!b.root.join(&b.id).exists());
 }

@@ -21,8 +21,7 @@ fn default_capabilities_and_no_new_privs() {
     for f in ["CapPrm", "CapEff", "CapBnd"] {
         assert_eq!(status_field(&out, f), want, "{f}");
     }
-    // runc's default lists ambient capabilities but no inheritable ones:
-    // the kernel allows no ambient capability outside the inheritable set.
+    // Neither inheritable nor ambient capabilities by default.
     assert_eq!(
         status_field(&out, "CapInh"),
         "0000000000000000",

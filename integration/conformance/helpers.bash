@@ -91,3 +91,72 @@ teardown() {
 	done
 	rm -rf "$BUNDLE"
 }
+
+# cgroup_dirs NAME: the directories of cgroupsPath /berth-conf/NAME that
+# exist on the host (every v1 hierarchy, and v2).
+cgroup_dirs() {
+	local d
+	for d in /sys/fs/cgroup/*/berth-conf/"$1" /sys/fs/cgroup/berth-conf/"$1"; do
+		if [ -d "$d" ]; then echo "$d"; fi
+	done
+}
+
+# gone ID: ID has left no trace: no state, no state directory, no cgroup
+# directory (the bundle's cgroupsPath is named after the test's cid).
+gone() {
+	! berth state "$1" >/dev/null 2>&1 &&
+		[ ! -e "$WORK/root/$1" ] &&
+		[ -z "$(cgroup_dirs "$(cid)")" ]
+}
+
+# hooks_setup: hook recorders for the bundle. $BUNDLE/hook.sh (a host path)
+# and /hook.sh in the rootfs (for startContainer, whose path resolves in
+# the container) run as `hook.sh NAME DIR`: they append NAME to DIR/log,
+# save their stdin (the state) as DIR/NAME.json and their namespaces as
+# DIR/NAME.ns. DIR is $BUNDLE/hooks, bound at /hooks in the container.
+hooks_setup() {
+	mkdir -p "$BUNDLE/hooks"
+	cat >"$BUNDLE/hook.sh" <<'HOOK'
+#!/bin/sh
+cat >"$2/$1.json"
+for ns in mnt net pid uts ipc; do
+	echo "$ns $(readlink /proc/self/ns/$ns)"
+done >"$2/$1.ns"
+echo "$1" >>"$2/log"
+HOOK
+	chmod +x "$BUNDLE/hook.sh"
+	cp "$BUNDLE/hook.sh" "$BUNDLE/rootfs/hook.sh"
+	config --arg d "$BUNDLE/hooks" \
+		'.mounts += [{destination: "/hooks", type: "none", source: $d, options: ["bind"]}]'
+}
+
+# hook KIND NAME: appends a recorder called NAME to hooks.KIND.
+hook() {
+	local path=$BUNDLE/hook.sh dir=$BUNDLE/hooks
+	if [ "$1" = startContainer ]; then
+		path=/hook.sh dir=/hooks
+	fi
+	config --arg k "$1" --arg p "$path" --arg n "$2" --arg d "$dir" \
+		'.hooks[$k] += [{path: $p, args: ["hook.sh", $n, $d]}]'
+}
+
+# hook_log: the recorders that ran, in order, on one line.
+hook_log() {
+	if [ -f "$BUNDLE/hooks/log" ]; then
+		tr '\n' ' ' <"$BUNDLE/hooks/log" | sed 's/ $//'
+	fi
+}
+
+# ns_of PID: the namespaces of PID, as hook.sh records its own.
+ns_of() {
+	local ns
+	for ns in mnt net pid uts ipc; do
+		echo "$ns $(readlink "/proc/$1/ns/$ns")"
+	done
+}
+
+# dead PID: PID has exited (gone, or a zombie its new parent has not reaped
+# yet: a container's init outlives the berth that created it).
+dead() {
+	[ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}

@@ -40,10 +40,18 @@ pub fn run(root: &Path, id: &str, force: bool) -> anyhow::Result<i32> {
             status.as_str()
         );
     }
-    destroy(&state).with_context(|| format!("delete container {id}"))?;
-    state.run_hooks("poststop", Status::Stopped);
-    dir.remove()?;
+    teardown(&state, dir).with_context(|| format!("delete container {id}"))?;
     Ok(0)
+}
+
+/// runtime.md steps 12 and 13: the container destroyed, its state
+/// included, then the poststop hooks. After `delete`, and after a hook
+/// failure during start (which stops the container and continues there).
+pub fn teardown(state: &State, dir: ContainerDir) -> Result<(), Error> {
+    destroy(state)?;
+    dir.remove()?;
+    state.run_poststop();
+    Ok(())
 }
 
 /// Kills whatever still runs, waits for the init to exit, and removes the

@@ -21,10 +21,21 @@ pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
     Signal::from_str(&name).with_context(|| format!("signal {s}: not a known signal name"))
 }
 
+/// The annotation an image's stop signal travels in (config.md).
+const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
+
 pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Result<i32> {
-    let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
+    let named = signal.map(parse_signal).transpose()?;
     let dir = ContainerDir::open(root, id)?;
     let state = State::load(&dir)?;
+    // Without a signal named: the image's stop signal, else SIGTERM.
+    let sig = match named {
+        Some(s) => s,
+        None => match state.annotations.get(STOP_SIGNAL) {
+            Some(s) => parse_signal(s).with_context(|| format!("annotations.{STOP_SIGNAL}"))?,
+            None => Signal::SIGTERM,
+        },
+    };
     if state.status(&dir) == Status::Stopped {
         // runc's words: engines match them to tell "already gone" apart.
         bail!("cannot kill container {id}: container not running");

@@ -22,9 +22,7 @@ pub fn run(
         let c = crate::create::create(root, args, StartBy::Channel, false, systemd)
             .with_context(ctx)?;
         let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
-        start(&c)?;
-        c.state
-            .run_hooks("poststart", crate::state::Status::Running);
+        let c = start(c).with_context(ctx)?;
         let pid = c.state.pid;
         drop(c);
         if let Some(relay) = notify {
@@ -40,25 +38,36 @@ pub fn run(
         None => None,
     };
     let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
-    start(&created)?;
+    let created = start(created).with_context(ctx)?;
     let state = created.state.clone();
-    state.run_hooks("poststart", crate::state::Status::Running);
     // Release the lock: kill, state and delete must work while we wait.
     drop(created);
     let status = crate::supervise::supervise(state.pid, &sfd, master, notify)?;
     if !keep {
         let dir = ContainerDir::open(root, &args.id)?;
-        super::delete::destroy(&state).with_context(ctx)?;
-        state.run_hooks("poststop", crate::state::Status::Stopped);
-        dir.remove()?;
+        super::delete::teardown(&state, dir).with_context(ctx)?;
     }
     Ok(status)
 }
 
-fn start(c: &crate::create::Created) -> anyhow::Result<()> {
-    c.channel
+/// Starts the created container and runs the poststart hooks. A failure
+/// there (of a startContainer hook, the execve, or a poststart hook) stops
+/// the container and destroys it (runtime.md steps 7 to 9, then 12).
+fn start(c: crate::create::Created) -> anyhow::Result<crate::create::Created> {
+    let started = c
+        .channel
         .as_ref()
         .context("no sync channel to start the container")?
-        .start()?;
-    Ok(())
+        .start();
+    let Err(e) = started
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok(c.state.run_poststart()?))
+    else {
+        return Ok(c);
+    };
+    let crate::create::Created { dir, state, .. } = c;
+    super::delete::teardown(&state, dir).with_context(|| format!("{e:#}; remove the container"))?;
+    Err(anyhow::anyhow!(
+        "{e:#} (the container was stopped and removed)"
+    ))
 }

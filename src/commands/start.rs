@@ -1,8 +1,11 @@
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::state::{ContainerDir, State, Status};
 
@@ -17,23 +20,26 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         ),
     }
     if state.no_process {
-        // Nothing will ever run: the init goes, the container is stopped.
-        if let Ok(Some(pidfd)) = crate::signal::open_init(&state) {
-            let _ = crate::signal::send(&pidfd, nix::sys::signal::Signal::SIGKILL);
-            let _ = crate::signal::wait_exit(&pidfd, std::time::Duration::from_secs(10));
-        }
+        // An error leaves the container as it was (runtime.md, Errors):
+        // still created, for delete to remove.
         bail!("cannot start container {id}: config.json has no process");
     }
-    let poststart = state
-        .hooks
-        .as_ref()
-        .is_some_and(|h| h.poststart().as_ref().is_some_and(|p| !p.is_empty()));
-    // What the init executes now (berth's protected view): its change tells
-    // poststart hooks that the container's program runs.
-    let before = if poststart { exe_id(state.pid) } else { None };
     // Listening before the process runs: nothing it sends is lost.
     let notify = crate::notify::Relay::listen(&dir.path)?;
     let fifo = dir.fifo();
+    // With hooks around the execve, a reader of our own, opened before our
+    // writer: it sees end-of-file (POLLHUP) once no writer is left, that is
+    // when the init's copy closed at execve or at its exit, and then reads
+    // whatever the init wrote there on failure.
+    let watch = (state.has_start_container() || state.has_poststart())
+        .then(|| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+        })
+        .transpose()
+        .with_context(|| format!("start container {id}: open {}", fifo.display()))?;
     // Non-blocking: the init holds the fifo open, so this succeeds at once
     // while it lives; ENXIO means it died.
     let mut f = std::fs::OpenOptions::new()
@@ -43,12 +49,21 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
         .with_context(|| format!("start container {id}: open {}", fifo.display()))?;
     f.write_all(b"0")
         .with_context(|| format!("start container {id}: write {}", fifo.display()))?;
+    drop(f);
     crate::fault::point("fifo written")?;
     std::fs::remove_file(&fifo)
         .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
-    if poststart {
-        wait_for_exec(state.pid, before);
-        state.run_hooks("poststart", Status::Running);
+    let failure = match watch {
+        Some(w) => exec_outcome(w).with_context(|| format!("start container {id}"))?,
+        None => None,
+    };
+    // runtime.md steps 7 and 9: a failing startContainer or poststart hook
+    // stops the container and continues at its destruction (step 12).
+    let failure = failure.or_else(|| state.run_poststart().err().map(|e| e.to_string()));
+    if let Some(why) = failure {
+        super::delete::teardown(&state, dir)
+            .with_context(|| format!("start container {id}: {why}; remove it"))?;
+        bail!("cannot start container {id}: {why} (it was stopped and removed)");
     }
     if let Some(relay) = notify {
         // Other commands on this container may run while we wait.
@@ -58,24 +73,28 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The device and inode of a process's executable.
-fn exe_id(pid: i32) -> Option<(u64, u64)> {
-    std::fs::metadata(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
-}
-
-/// poststart hooks run after the process has executed (the spec): the init
-/// is still berth until its execve, and nothing notifies a non-parent of an
-/// exec, so watch /proc/PID/exe change (or the process end). Only paid when
-/// there are poststart hooks.
-fn wait_for_exec(pid: i32, before: Option<(u64, u64)>) {
-    let mut pause = std::time::Duration::from_micros(50);
+/// Waits until the init has executed the container's program or exited,
+/// and returns why it did not execute it: what it wrote to the fifo, or
+/// that it never read the start byte.
+fn exec_outcome(mut watch: std::fs::File) -> anyhow::Result<Option<String>> {
     loop {
-        if before.is_none() || exe_id(pid) != before {
-            return;
+        // No events asked for: only POLLHUP (or an error) ends the wait.
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("wait for the container's program"),
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(std::time::Duration::from_millis(10));
     }
+    let mut left = Vec::new();
+    match watch.read_to_end(&mut left) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e).context("read the exec fifo"),
+    }
+    Ok(match left.as_slice() {
+        [] => None,
+        b"0" => Some("its init exited before it was started".into()),
+        why => Some(String::from_utf8_lossy(why).into_owned()),
+    })
 }

@@ -58,14 +58,48 @@ fn cap(c: Capability) -> Cap {
 }
 
 /// One set as the kernel's bit mask.
-fn mask(
-    caps: Option<&LinuxCapabilities>,
-    set: fn(&LinuxCapabilities) -> &Option<Capabilities>,
-) -> u64 {
+fn mask(caps: Option<&LinuxCapabilities>, set: SetOf) -> u64 {
     caps.and_then(|c| set(c).as_ref())
         .into_iter()
         .flatten()
         .fold(0, |m, &c| m | cap(c).bitmask())
+}
+
+/// The getter of one set in the config.
+type SetOf = fn(&LinuxCapabilities) -> &Option<Capabilities>;
+
+const SETS: [(&str, SetOf); 5] = [
+    ("bounding", LinuxCapabilities::bounding),
+    ("effective", LinuxCapabilities::effective),
+    ("permitted", LinuxCapabilities::permitted),
+    ("inheritable", LinuxCapabilities::inheritable),
+    ("ambient", LinuxCapabilities::ambient),
+];
+
+/// What this process can still hand on: its permitted set (one capget; it
+/// lies within the bounding set the runtime was started with, and lacks
+/// what the kernel does not know). config.md: a capability that cannot be
+/// granted is a warning, not a failure; each one asked for is named once
+/// per set.
+pub fn grantable(caps: Option<&LinuxCapabilities>) -> u64 {
+    let have = caps::read(None, caps::CapSet::Permitted)
+        .map(|s| s.iter().fold(0u64, |m, c| m | c.bitmask()))
+        .unwrap_or(0);
+    for (name, set) in SETS {
+        let missing = mask(caps, set) & !have;
+        let names: Vec<String> = caps::all()
+            .into_iter()
+            .filter(|c| missing & c.bitmask() != 0)
+            .map(|c| c.to_string())
+            .collect();
+        if !names.is_empty() {
+            crate::logging::warn(&format!(
+                "process.capabilities.{name}: {} cannot be granted (not held by the runtime): left out",
+                names.join(", ")
+            ));
+        }
+    }
+    have
 }
 
 /// Drops from the bounding set everything not in `bounding`.
@@ -108,11 +142,12 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-/// Sets effective, permitted and inheritable exactly, then raises ambient.
-pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
-    let eff = mask(caps, LinuxCapabilities::effective);
-    let prm = mask(caps, LinuxCapabilities::permitted);
-    let inh = mask(caps, LinuxCapabilities::inheritable);
+/// Sets effective, permitted and inheritable exactly (within `grantable`),
+/// then raises ambient.
+pub fn apply(caps: Option<&LinuxCapabilities>, grantable: u64) -> Result<()> {
+    let eff = mask(caps, LinuxCapabilities::effective) & grantable;
+    let prm = mask(caps, LinuxCapabilities::permitted) & grantable;
+    let inh = mask(caps, LinuxCapabilities::inheritable) & grantable;
     // One capset, so the kernel checks the new sets against the old ones
     // together (no order of three calls to get right). It ignores the bits
     // of capabilities it does not know.
@@ -156,11 +191,19 @@ pub fn apply(caps: Option<&LinuxCapabilities>) -> Result<()> {
         .into_iter()
         .flatten();
     // The kernel refuses ambient capabilities outside permitted and
-    // inheritable; those are skipped, as runc does.
-    for c in amb
+    // inheritable; those are skipped, as runc does, with a warning.
+    let (amb, outside): (Vec<Cap>, Vec<Cap>) = amb
         .map(|&c| cap(c))
-        .filter(|c| prm & inh & c.bitmask() != 0)
-    {
+        .filter(|c| grantable & c.bitmask() != 0)
+        .partition(|c| prm & inh & c.bitmask() != 0);
+    if !outside.is_empty() {
+        let names: Vec<String> = outside.iter().map(|c| c.to_string()).collect();
+        crate::logging::warn(&format!(
+            "process.capabilities.ambient: {} not in both permitted and inheritable: left out",
+            names.join(", ")
+        ));
+    }
+    for c in amb {
         let n = libc::c_ulong::from(c.index());
         // SAFETY: PR_CAP_AMBIENT_RAISE takes a capability number by value.
         if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, n, 0, 0) } < 0 {
@@ -228,7 +271,7 @@ mod tests {
             // Inheritable was set before; it must not survive.
             caps::raise(None, caps::CapSet::Inheritable, Cap::CAP_KILL).unwrap();
             assert_eq!(status("CapInh"), 1 << 5);
-            apply(Some(&c)).map_err(|e| e.to_string())?;
+            apply(Some(&c), u64::MAX).map_err(|e| e.to_string())?;
             assert_eq!(status("CapEff"), 0x1);
             assert_eq!(status("CapPrm"), 0x21);
             assert_eq!(status("CapInh"), 0);
@@ -240,7 +283,7 @@ mod tests {
     #[test]
     fn nothing_when_absent() {
         in_child(|| {
-            apply(None).map_err(|e| e.to_string())?;
+            apply(None, u64::MAX).map_err(|e| e.to_string())?;
             for f in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
                 assert_eq!(status(f), 0, "{f}");
             }
@@ -260,7 +303,7 @@ mod tests {
         );
         in_child(|| {
             crate::process::user::switch(&user).map_err(|e| e.to_string())?;
-            apply(Some(&c)).map_err(|e| e.to_string())?;
+            apply(Some(&c), u64::MAX).map_err(|e| e.to_string())?;
             assert_eq!(status("CapAmb"), 1 << 10);
             assert_eq!(status("CapEff"), 1 << 10 | 1 << 5);
             Ok(())

@@ -68,6 +68,7 @@ pub fn prepare<'a>(
     }
     let cwd = p.cwd();
     let early_chdir = chdir_cwd(cwd);
+    let grantable = capabilities::grantable(p.capabilities().as_ref());
     capabilities::drop_bounding(p.capabilities().as_ref())?;
     // Our /proc/self files stop being ours to write after the user switch
     // (the process is non-dumpable): labels go first.
@@ -99,7 +100,7 @@ pub fn prepare<'a>(
         }) => chdir_cwd(cwd)?,
         Err(e) => return Err(e),
     }
-    capabilities::apply(p.capabilities().as_ref())?;
+    capabilities::apply(p.capabilities().as_ref(), grantable)?;
     if nnp {
         prctl::set_no_new_privileges(true)
             .map_err(|e| Error::sys("set no_new_privs", nix::errno::Errno::from_raw(e)))?;

@@ -41,8 +41,9 @@ pub struct Context<'a> {
     pub mount_ns: bool,
     pub new_cgroupns: bool,
     pub cgroup: &'a Cgroup,
-    /// User namespaces made for idmapped mounts, by mount index.
-    pub idmap_userns: &'a [(usize, std::os::fd::OwnedFd)],
+    /// Idmapped bind mounts the runtime prepared (detached trees), by
+    /// mount index.
+    pub idmap_trees: &'a [(usize, std::os::fd::OwnedFd)],
 }
 
 /// The path the kernel resolves to an open file: how mount(2) and friends
@@ -212,7 +213,7 @@ fn set_attr(
 }
 
 /// Attaches a user namespace to a detached mount tree (MOUNT_ATTR_IDMAP).
-fn set_attr_userns(
+pub(crate) fn set_attr_userns(
     tree: BorrowedFd<'_>,
     userns: BorrowedFd<'_>,
     recursive: bool,
@@ -314,7 +315,7 @@ fn field(i: usize, name: &str) -> String {
     format!("mounts[{i}].{name}")
 }
 
-fn bundle_relative(bundle: &Path, p: &Path) -> PathBuf {
+pub(crate) fn bundle_relative(bundle: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {

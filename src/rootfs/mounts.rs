@@ -114,13 +114,8 @@ fn bind(
         ensure_file(root, dest)?
     };
     check_proc_target(i, dest, target.as_fd())?;
-    let own_userns = ctx
-        .idmap_userns
-        .iter()
-        .find(|(j, _)| *j == i)
-        .map(|(_, fd)| fd.as_fd());
-    if opts.idmap.is_some() || own_userns.is_some() {
-        idmapped_bind(i, &source, target.as_fd(), own_userns, opts)?;
+    if let Some((_, tree)) = ctx.idmap_trees.iter().find(|(j, _)| *j == i) {
+        attach(i, source.as_path(), tree.as_fd(), target.as_fd())?;
         return finish(root, i, dest, opts);
     }
     bind_mount(
@@ -133,60 +128,9 @@ fn bind(
     finish(root, i, dest, opts)
 }
 
-/// A bind mount whose files appear with ids translated through a user
-/// namespace: the mount's own (uidMappings/gidMappings), or the container's.
-fn idmapped_bind(
-    i: usize,
-    source: &Path,
-    target: BorrowedFd<'_>,
-    userns: Option<BorrowedFd<'_>>,
-    opts: &Options,
-) -> Result<()> {
-    let fail = |what: &str, e| {
-        Error::sys(
-            format!(
-                "{}: idmapped mount of {}: {what}",
-                field(i, "options"),
-                source.display()
-            ),
-            e,
-        )
-    };
-    let container_ns;
-    let userns = match userns {
-        Some(fd) => fd,
-        None => {
-            container_ns = std::fs::File::open("/proc/self/ns/user")
-                .map_err(|e| Error::path("open", "/proc/self/ns/user", e))?;
-            container_ns.as_fd()
-        }
-    };
-    let recursive = opts.idmap == Some(true) || opts.flags.contains(MsFlags::MS_REC);
-    let src = std::ffi::CString::new(source.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::config(field(i, "source"), "contains a NUL byte"))?;
-    let tree_flags = libc::OPEN_TREE_CLONE
-        | libc::OPEN_TREE_CLOEXEC
-        | if recursive {
-            libc::AT_RECURSIVE as u32
-        } else {
-            0
-        };
-    // SAFETY: open_tree reads a NUL-terminated path and returns a new fd.
-    let tree = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            src.as_ptr(),
-            tree_flags,
-        )
-    };
-    if tree < 0 {
-        return Err(fail("open_tree", nix::errno::Errno::last()));
-    }
-    // SAFETY: open_tree returned a new descriptor that we now own.
-    let tree = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(tree as i32) };
-    super::set_attr_userns(tree.as_fd(), userns, recursive)
-        .map_err(|e| fail("mount_setattr", e))?;
+/// Puts an idmapped tree the runtime made (see crate::idmap) onto its
+/// mount point.
+fn attach(i: usize, source: &Path, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<()> {
     // SAFETY: move_mount takes two (fd, path) pairs; both fds are open and
     // the paths are NUL-terminated.
     let r = unsafe {
@@ -200,7 +144,14 @@ fn idmapped_bind(
         )
     };
     if r < 0 {
-        return Err(fail("move_mount", nix::errno::Errno::last()));
+        return Err(Error::sys(
+            format!(
+                "{}: idmapped mount of {}: move_mount",
+                field(i, "options"),
+                source.display()
+            ),
+            nix::errno::Errno::last(),
+        ));
     }
     Ok(())
 }

@@ -30,6 +30,7 @@ pub const NAMES: &[&str] = &[
     "dirsync",
     "exec",
     "idmap",
+    "iversion",
     "lazytime",
     "loud",
     "mand",
@@ -37,6 +38,7 @@ pub const NAMES: &[&str] = &[
     "nodev",
     "nodiratime",
     "noexec",
+    "noiversion",
     "nolazytime",
     "nomand",
     "norelatime",
@@ -153,7 +155,7 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> Options {
             }
         } else if opt == "idmap" || opt == "ridmap" {
             o.idmap = Some(opt == "ridmap");
-        } else if !opt.is_empty() {
+        } else if !opt.is_empty() && !userspace_only(opt) {
             if !o.data.is_empty() {
                 o.data.push(',');
             }
@@ -161,6 +163,15 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> Options {
         }
     }
     o
+}
+
+/// Options mount(8) reads itself (fstab and libmount's own) and never
+/// passes to the kernel: a filesystem would refuse them as data.
+fn userspace_only(opt: &str) -> bool {
+    matches!(opt, "auto" | "noauto" | "nofail" | "_netdev" | "nouser")
+        || opt.starts_with("x-")
+        || opt.starts_with("X-")
+        || opt.starts_with("comment=")
 }
 
 /// mount(8) flag options: (true, F) sets F, (false, F) clears it.
@@ -190,6 +201,8 @@ fn flag(opt: &str) -> Option<(bool, MsFlags)> {
         "norelatime" => (false, F::MS_RELATIME),
         "strictatime" => (true, F::MS_STRICTATIME),
         "nostrictatime" => (false, F::MS_STRICTATIME),
+        "iversion" => (true, F::MS_I_VERSION),
+        "noiversion" => (false, F::MS_I_VERSION),
         "lazytime" => (true, F::MS_LAZYTIME),
         "nolazytime" => (false, F::MS_LAZYTIME),
         "silent" => (true, F::MS_SILENT),
@@ -277,6 +290,21 @@ mod tests {
             let o = parse(&[name]);
             assert!(o.data.is_empty(), "{name} fell through to data");
         }
+    }
+
+    #[test]
+    fn mount8_userspace_options_are_not_data() {
+        let o = parse(&[
+            "nofail",
+            "x-systemd.automount",
+            "X-mount.mkdir",
+            "_netdev",
+            "size=1m",
+        ]);
+        assert_eq!(o.data, "size=1m");
+        assert_eq!(o.flags, MsFlags::empty());
+        let o = parse(&["iversion"]);
+        assert_eq!(o.flags, MsFlags::MS_I_VERSION);
     }
 
     #[test]

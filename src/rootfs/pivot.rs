@@ -1,7 +1,7 @@
 //! Entering the rootfs: pivot_root (or move + chroot with --no-pivot), then
 //! the rootfs propagation and read-only root the config asks for.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root};
@@ -25,8 +25,7 @@ pub enum Entry {
 
 /// Makes the rootfs the container's `/`.
 pub fn enter(root: &Root, how: Entry) -> Result<()> {
-    fchdir(std::os::fd::AsRawFd::as_raw_fd(&root.as_fd()))
-        .sys(|| "chdir into the rootfs".into())?;
+    fchdir(root.as_fd().as_raw_fd()).sys(|| "chdir into the rootfs".into())?;
     if how == Entry::Chroot {
         chroot(".").sys(|| "chroot into the rootfs".into())?;
     } else if how == Entry::Move {
@@ -34,9 +33,16 @@ pub fn enter(root: &Root, how: Entry) -> Result<()> {
             .sys(|| "move the rootfs onto /".into())?;
         chroot(".").sys(|| "chroot into the rootfs".into())?;
     } else {
+        // Taken before the pivot: afterwards "." and "/" resolve to the new
+        // root's own mount (a lookup of "." does not cross onto a mount on
+        // top), where a recursive MS_SLAVE would turn the container's
+        // shared mounts into private ones.
+        let old_root = std::fs::File::open("/").map_err(|e| Error::path("open", "/", e))?;
         // pivot_root(".", ".") stacks the old root on top of the new one; it
         // is then detached without needing a directory to put it in.
         pivot_root(".", ".").sys(|| "pivot_root into the rootfs".into())?;
+        fchdir(old_root.as_raw_fd()).sys(|| "chdir into the old root".into())?;
+        drop(old_root);
         // The old root must not propagate our unmount to the host.
         mount(
             None::<&str>,
