@@ -71,11 +71,13 @@ const CAPABILITY_SETS: [&str; 5] = [
     "ambient",
 ];
 
-/// Whether a parse error is about one entry of a capability set.
+/// Whether a parse error is about a capability set (oci-spec converts a
+/// set's names once it has read the whole list, so the error comes after
+/// the list, not at the entry).
 fn is_capability(path: &str) -> bool {
     path.strip_prefix("process.capabilities.")
-        .and_then(|rest| rest.split_once('['))
-        .is_some_and(|(set, _)| CAPABILITY_SETS.contains(&set))
+        .map(|rest| rest.split_once('[').map_or(rest, |(set, _)| set))
+        .is_some_and(|set| CAPABILITY_SETS.contains(&set))
 }
 
 /// config.md: a capability that cannot be mapped to the kernel's is logged
