@@ -765,8 +765,8 @@ tags_of() {
 	local k status
 	for k in prestart createRuntime createContainer startContainer poststart poststop; do
 		case $k in
-		prestart | createRuntime | createContainer) status=creating ;;
-		startContainer) status=created ;;
+		# Run after lifecycle step 2, where "created" begins.
+		prestart | createRuntime | createContainer | startContainer) status=created ;;
 		poststart) status=running ;;
 		poststop) status=stopped ;;
 		esac
