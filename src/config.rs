@@ -119,6 +119,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 format!("{} must be an absolute path", m.destination().display()),
             ));
         }
+        let uid = m.uid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+        let gid = m.gid_mappings().as_ref().is_some_and(|v| !v.is_empty());
+        if uid != gid {
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                "an idmapped mount needs both uidMappings and gidMappings",
+            ));
+        }
     }
     let linux = spec.linux().as_ref();
     let namespaces = linux
@@ -326,6 +334,12 @@ mod tests {
         assert_eq!(
             err(|v| v["mounts"] = serde_json::json!([{"destination":"tmp","type":"tmpfs"}])),
             "mounts[0].destination: tmp must be an absolute path"
+        );
+        let uid_only = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/s",
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]);
+        assert_eq!(
+            err(|v| v["mounts"] = uid_only),
+            "mounts[0]: an idmapped mount needs both uidMappings and gidMappings"
         );
     }
 }
