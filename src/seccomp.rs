@@ -180,7 +180,7 @@ fn store(dir: &Path, file: &Path, key: &[u8], p: &Program) -> std::io::Result<()
     std::fs::rename(&tmp, file)
 }
 
-fn compile(s: &LinuxSeccomp) -> Result<Program> {
+pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
     let default = action(
         s.default_action(),
         s.default_errno_ret(),

@@ -130,7 +130,11 @@ pub struct Recovery {
 
 impl Recovery {
     pub fn load(dir: &ContainerDir) -> Option<Recovery> {
-        let text = fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?;
+        Self::parse(&fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?)
+    }
+
+    /// The lines as `save` writes them; anything else is no recovery.
+    pub fn parse(text: &str) -> Option<Recovery> {
         let mut lines = text.lines();
         let mut head = lines.next()?.split(' ');
         let pid = head.next()?.parse().ok()?;
@@ -199,14 +203,19 @@ impl State {
     pub fn load(dir: &ContainerDir) -> Result<State> {
         let path = dir.path.join(STATE_FILE);
         let bytes = fs::read(&path).at("read", &path)?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        Self::parse(&bytes, &path, &dir.id)
+    }
+
+    /// state.json's contents, read from `path` for container `id` (both
+    /// only named in errors).
+    pub fn parse(bytes: &[u8], path: &Path, id: &str) -> Result<State> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
             Error::config(
                 format!("{} {}", path.display(), e.path()),
                 format!(
-                    "{} (the state is damaged: `berth delete -f {}` removes it)",
-                    e.inner(),
-                    dir.id
+                    "{} (the state is damaged: `berth delete -f {id}` removes it)",
+                    e.inner()
                 ),
             )
         })
