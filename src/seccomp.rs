@@ -43,15 +43,19 @@ impl Program {
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<ScmpAction> {
     use LinuxSeccompAction::*;
+    // The filter returns 16 bits of data with ERRNO and TRACE; libseccomp
+    // would silently cut a larger value to them.
+    let data = || {
+        let v = errno.unwrap_or(libc::EPERM as u32);
+        u16::try_from(v)
+            .map_err(|_| Error::config(field, format!("errnoRet {v} is out of range (0..=65535)")))
+    };
     Ok(match a {
         ScmpActKill | ScmpActKillThread => ScmpAction::KillThread,
         ScmpActKillProcess => ScmpAction::KillProcess,
         ScmpActTrap => ScmpAction::Trap,
-        ScmpActErrno => ScmpAction::Errno(
-            i32::try_from(errno.unwrap_or(libc::EPERM as u32))
-                .map_err(|_| Error::config(field, format!("errnoRet {errno:?} is out of range")))?,
-        ),
-        ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        ScmpActErrno => ScmpAction::Errno(data()?.into()),
+        ScmpActTrace => ScmpAction::Trace(data()?),
         ScmpActLog => ScmpAction::Log,
         ScmpActAllow => ScmpAction::Allow,
         ScmpActNotify => ScmpAction::Notify,
@@ -240,27 +244,33 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
 fn add_rules(ctx: &mut ScmpFilterContext, i: usize, sc: &LinuxSyscall) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{i}]");
     let act = action(sc.action(), sc.errno_ret(), &field)?;
-    let conds: Vec<ScmpArgCompare> = sc
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| match a.op() {
+    let args = sc.args().as_deref().unwrap_or_default();
+    let mut indexes = Vec::with_capacity(args.len());
+    let mut conds = Vec::with_capacity(args.len());
+    for (j, a) in args.iter().enumerate() {
+        // A syscall has six arguments; a larger index cut to 32 bits could
+        // name one of them.
+        let index = u32::try_from(a.index())
+            .ok()
+            .filter(|&n| n < 6)
+            .ok_or_else(|| {
+                Error::config(
+                    format!("{field}.args[{j}].index"),
+                    format!("{} is not a syscall argument (0..=5)", a.index()),
+                )
+            })?;
+        conds.push(match a.op() {
             LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpArgCompare::new(
-                a.index() as u32,
+                index,
                 compare(a.op(), a.value()),
                 a.value_two().unwrap_or(0),
             ),
-            op => ScmpArgCompare::new(a.index() as u32, compare(op, a.value()), a.value()),
-        })
-        .collect();
+            op => ScmpArgCompare::new(index, compare(op, a.value()), a.value()),
+        });
+        indexes.push(index);
+    }
     // libseccomp cannot AND two conditions on one argument: such rules
     // become one rule per condition, as runc does.
-    let mut indexes: Vec<u32> = sc
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| a.index() as u32)
-        .collect();
     indexes.sort_unstable();
     let repeated = indexes.windows(2).any(|w| w[0] == w[1]);
     for name in sc.names() {
@@ -442,6 +452,23 @@ mod tests {
         let entry = std::fs::read(&entries[0]).unwrap();
         assert!(decode(&entry, &cache_key(&profile(2)).unwrap()).is_none());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_not_cut() {
+        let e = compile(&profile(65536)).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "linux.seccomp.syscalls[0]: errnoRet 65536 is out of range (0..=65535)"
+        );
+        let mut p = serde_json::to_value(profile(1)).unwrap();
+        p["syscalls"][0]["args"] =
+            serde_json::json!([{"index": 4294967296u64, "value": 1, "op": "SCMP_CMP_EQ"}]);
+        let e = compile(&serde_json::from_value(p).unwrap()).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "linux.seccomp.syscalls[0].args[0].index: 4294967296 is not a syscall argument (0..=5)"
+        );
     }
 
     #[test]
