@@ -84,6 +84,11 @@ fn config_errors_name_the_field_and_value() {
             "linux.cgroupsPath: /a/../../../etc must not contain \"..\"",
         ),
         (
+            "cgroot",
+            Box::new(|c| c["linux"]["cgroupsPath"] = json!("/")),
+            "linux.cgroupsPath: \"/\" names no cgroup of the container's own",
+        ),
+        (
             "dev",
             Box::new(|c| c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}])),
             "linux.devices[0]: /dev/x: type \"a\" is only valid in cgroup device rules",
