@@ -154,7 +154,8 @@ fn decode(b: &[u8], key: &[u8]) -> Option<Program> {
     let (len, rest) = rest.split_first_chunk::<4>()?;
     let (stored, rest) = rest.split_at_checked(u32::from_le_bytes(*len) as usize)?;
     let (flags, bpf) = rest.split_first_chunk::<4>()?;
-    (stored == key && !bpf.is_empty() && bpf.len() % 8 == 0).then(|| Program {
+    let ok = !bpf.is_empty() && bpf.len() % 8 == 0 && bpf.len() / 8 <= BPF_MAXINSNS;
+    (stored == key && ok).then(|| Program {
         bpf: bpf.to_vec(),
         flags: u32::from_le_bytes(*flags),
     })
@@ -235,11 +236,21 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
             flags |= FLAG_TSYNC_ESRCH;
         }
     }
-    Ok(Program {
-        bpf: export(&ctx)?,
-        flags,
-    })
+    let bpf = export(&ctx)?;
+    // The kernel takes at most BPF_MAXINSNS instructions; refused now, the
+    // profile fails the create before the clone, naming itself.
+    let insns = bpf.len() / 8;
+    if insns > BPF_MAXINSNS {
+        return Err(Error::config(
+            "linux.seccomp",
+            format!("compiles to {insns} BPF instructions, more than the kernel's {BPF_MAXINSNS}"),
+        ));
+    }
+    Ok(Program { bpf, flags })
 }
+
+/// linux/bpf_common.h.
+const BPF_MAXINSNS: usize = 4096;
 
 fn add_rules(ctx: &mut ScmpFilterContext, i: usize, sc: &LinuxSyscall) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{i}]");
@@ -333,6 +344,7 @@ pub fn load(p: &Program) -> Result<Option<OwnedFd>> {
         filter: *const u8,
     }
     let prog = SockFprog {
+        // compile and decode keep it at most BPF_MAXINSNS: never cut.
         len: (p.bpf.len() / 8) as u16,
         filter: p.bpf.as_ptr(),
     };
@@ -468,6 +480,26 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "linux.seccomp.syscalls[0].args[0].index: 4294967296 is not a syscall argument (0..=5)"
+        );
+    }
+
+    #[test]
+    fn filters_longer_than_the_kernel_takes_are_refused() {
+        let mut p = serde_json::to_value(profile(1)).unwrap();
+        // Two instructions for each 64-bit value.
+        p["syscalls"] = (0..2500u64)
+            .map(|n| {
+                let n = n << 32 | n;
+                serde_json::json!({"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 0, "value": n, "op": "SCMP_CMP_EQ"}]})
+            })
+            .collect();
+        let e = compile(&serde_json::from_value(p).unwrap()).err().unwrap();
+        let e = e.to_string();
+        assert!(e.starts_with("linux.seccomp: compiles to "), "{e}");
+        assert!(
+            e.ends_with(" BPF instructions, more than the kernel's 4096"),
+            "{e}"
         );
     }
 
