@@ -4,6 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 pkgs="busybox-static pkg-config gcc make libc6-dev libseccomp-dev libelf-dev zlib1g-dev iproute2 procps util-linux uidmap"
+# The fuzzers (hack/fuzz): libFuzzer is C++, built by libfuzzer-sys.
+pkgs="$pkgs g++"
 # The engine tests (integration/): the engines, bats, a pty (tmux), an
 # init for their sandboxes (tini), curl, socat, jq, iptables, and systemd's
 # notify and socket-activation tools.

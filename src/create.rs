@@ -81,6 +81,16 @@ pub fn create(
     let mut spec = config::load(&bundle)?;
     config::validate(&spec)?;
     let rootfs = config::rootfs(&spec, &bundle)?;
+    // state.json, and the state hooks and the seccomp listener get, are
+    // JSON: a path that is not UTF-8 could not be recorded.
+    for (field, path) in [("bundle", &bundle), ("root.path", &rootfs)] {
+        if path.to_str().is_none() {
+            return Err(Error::config(
+                field,
+                format!("{} is not valid UTF-8", path.display()),
+            ));
+        }
+    }
     if spec.process().is_none() && start_by == StartBy::Channel {
         return Err(Error::config("process", "is required to run a container"));
     }

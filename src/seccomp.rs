@@ -43,12 +43,7 @@ impl Program {
 
 /// The libseccomp action for `a`; `errno` (from `errno_field`) is refused
 /// for actions that return no errno, as the spec asks.
-fn action(
-    a: LinuxSeccompAction,
-    errno: Option<u32>,
-    field: &str,
-    errno_field: &str,
-) -> Result<ScmpAction> {
+fn action(a: LinuxSeccompAction, errno: Option<u32>, errno_field: &str) -> Result<ScmpAction> {
     use LinuxSeccompAction::*;
     if let Some(e) = errno
         && !matches!(a, ScmpActErrno | ScmpActTrace)
@@ -64,15 +59,19 @@ fn action(
             ),
         ));
     }
+    // The filter returns 16 bits of data with ERRNO and TRACE; libseccomp
+    // would silently cut a larger value to them.
+    let data = || {
+        let v = errno.unwrap_or(libc::EPERM as u32);
+        u16::try_from(v)
+            .map_err(|_| Error::config(errno_field, format!("{v} is out of range (0..=65535)")))
+    };
     Ok(match a {
         ScmpActKill | ScmpActKillThread => ScmpAction::KillThread,
         ScmpActKillProcess => ScmpAction::KillProcess,
         ScmpActTrap => ScmpAction::Trap,
-        ScmpActErrno => ScmpAction::Errno(
-            i32::try_from(errno.unwrap_or(libc::EPERM as u32))
-                .map_err(|_| Error::config(field, format!("errnoRet {errno:?} is out of range")))?,
-        ),
-        ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        ScmpActErrno => ScmpAction::Errno(data()?.into()),
+        ScmpActTrace => ScmpAction::Trace(data()?),
         ScmpActLog => ScmpAction::Log,
         ScmpActAllow => ScmpAction::Allow,
         ScmpActNotify => ScmpAction::Notify,
@@ -171,7 +170,8 @@ fn decode(b: &[u8], key: &[u8]) -> Option<Program> {
     let (len, rest) = rest.split_first_chunk::<4>()?;
     let (stored, rest) = rest.split_at_checked(u32::from_le_bytes(*len) as usize)?;
     let (flags, bpf) = rest.split_first_chunk::<4>()?;
-    (stored == key && !bpf.is_empty() && bpf.len() % 8 == 0).then(|| Program {
+    let ok = !bpf.is_empty() && bpf.len() % 8 == 0 && bpf.len() / 8 <= BPF_MAXINSNS;
+    (stored == key && ok).then(|| Program {
         bpf: bpf.to_vec(),
         flags: u32::from_le_bytes(*flags),
     })
@@ -201,7 +201,7 @@ fn store(dir: &Path, file: &Path, key: &[u8], p: &Program) -> std::io::Result<()
     std::fs::rename(&tmp, file)
 }
 
-fn compile(s: &LinuxSeccomp) -> Result<Program> {
+pub fn compile(s: &LinuxSeccomp) -> Result<Program> {
     if s.listener_metadata().is_some() && s.listener_path().is_none() {
         return Err(Error::config(
             "linux.seccomp.listenerMetadata",
@@ -211,7 +211,6 @@ fn compile(s: &LinuxSeccomp) -> Result<Program> {
     let default = action(
         s.default_action(),
         s.default_errno_ret(),
-        "linux.seccomp.defaultAction",
         "linux.seccomp.defaultErrnoRet",
     )?;
     let mut ctx =
@@ -259,11 +258,21 @@ fn compile(s: &LinuxSeccomp) -> Result<Program> {
             flags |= FLAG_TSYNC_ESRCH;
         }
     }
-    Ok(Program {
-        bpf: export(&ctx)?,
-        flags,
-    })
+    let bpf = export(&ctx)?;
+    // The kernel takes at most BPF_MAXINSNS instructions; refused now, the
+    // profile fails the create before the clone, naming itself.
+    let insns = bpf.len() / 8;
+    if insns > BPF_MAXINSNS {
+        return Err(Error::config(
+            "linux.seccomp",
+            format!("compiles to {insns} BPF instructions, more than the kernel's {BPF_MAXINSNS}"),
+        ));
+    }
+    Ok(Program { bpf, flags })
 }
+
+/// linux/bpf_common.h.
+const BPF_MAXINSNS: usize = 4096;
 
 fn add_rules(ctx: &mut ScmpFilterContext, i: usize, sc: &LinuxSyscall) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{i}]");
@@ -273,33 +282,34 @@ fn add_rules(ctx: &mut ScmpFilterContext, i: usize, sc: &LinuxSyscall) -> Result
             "must name at least one syscall",
         ));
     }
-    let act = action(
-        sc.action(),
-        sc.errno_ret(),
-        &field,
-        &format!("{field}.errnoRet"),
-    )?;
-    let conds: Vec<ScmpArgCompare> = sc
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| match a.op() {
+    let act = action(sc.action(), sc.errno_ret(), &format!("{field}.errnoRet"))?;
+    let args = sc.args().as_deref().unwrap_or_default();
+    let mut indexes = Vec::with_capacity(args.len());
+    let mut conds = Vec::with_capacity(args.len());
+    for (j, a) in args.iter().enumerate() {
+        // A syscall has six arguments; a larger index cut to 32 bits could
+        // name one of them.
+        let index = u32::try_from(a.index())
+            .ok()
+            .filter(|&n| n < 6)
+            .ok_or_else(|| {
+                Error::config(
+                    format!("{field}.args[{j}].index"),
+                    format!("{} is not a syscall argument (0..=5)", a.index()),
+                )
+            })?;
+        conds.push(match a.op() {
             LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpArgCompare::new(
-                a.index() as u32,
+                index,
                 compare(a.op(), a.value()),
                 a.value_two().unwrap_or(0),
             ),
-            op => ScmpArgCompare::new(a.index() as u32, compare(op, a.value()), a.value()),
-        })
-        .collect();
+            op => ScmpArgCompare::new(index, compare(op, a.value()), a.value()),
+        });
+        indexes.push(index);
+    }
     // libseccomp cannot AND two conditions on one argument: such rules
     // become one rule per condition, as runc does.
-    let mut indexes: Vec<u32> = sc
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| a.index() as u32)
-        .collect();
     indexes.sort_unstable();
     let repeated = indexes.windows(2).any(|w| w[0] == w[1]);
     for name in sc.names() {
@@ -362,6 +372,7 @@ pub fn load(p: &Program) -> Result<Option<OwnedFd>> {
         filter: *const u8,
     }
     let prog = SockFprog {
+        // compile and decode keep it at most BPF_MAXINSNS: never cut.
         len: (p.bpf.len() / 8) as u16,
         filter: p.bpf.as_ptr(),
     };
@@ -511,6 +522,43 @@ mod tests {
         );
         let trace = serde_json::json!({"defaultAction": "SCMP_ACT_TRACE", "defaultErrnoRet": 1});
         assert!(compile(&serde_json::from_value(trace).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_not_cut() {
+        let e = compile(&profile(65536)).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "linux.seccomp.syscalls[0].errnoRet: 65536 is out of range (0..=65535)"
+        );
+        let mut p = serde_json::to_value(profile(1)).unwrap();
+        p["syscalls"][0]["args"] =
+            serde_json::json!([{"index": 4294967296u64, "value": 1, "op": "SCMP_CMP_EQ"}]);
+        let e = compile(&serde_json::from_value(p).unwrap()).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "linux.seccomp.syscalls[0].args[0].index: 4294967296 is not a syscall argument (0..=5)"
+        );
+    }
+
+    #[test]
+    fn filters_longer_than_the_kernel_takes_are_refused() {
+        let mut p = serde_json::to_value(profile(1)).unwrap();
+        // Two instructions for each 64-bit value.
+        p["syscalls"] = (0..2500u64)
+            .map(|n| {
+                let n = n << 32 | n;
+                serde_json::json!({"names": ["read"], "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 0, "value": n, "op": "SCMP_CMP_EQ"}]})
+            })
+            .collect();
+        let e = compile(&serde_json::from_value(p).unwrap()).err().unwrap();
+        let e = e.to_string();
+        assert!(e.starts_with("linux.seccomp: compiles to "), "{e}");
+        assert!(
+            e.ends_with(" BPF instructions, more than the kernel's 4096"),
+            "{e}"
+        );
     }
 
     #[test]

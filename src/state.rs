@@ -182,7 +182,11 @@ impl Recovery {
     }
 
     pub fn load(dir: &ContainerDir) -> Option<Recovery> {
-        let text = fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?;
+        Self::parse(&fs::read_to_string(dir.path.join(RECOVERY_FILE)).ok()?)
+    }
+
+    /// The lines as `save` writes them; anything else is no recovery.
+    pub fn parse(text: &str) -> Option<Recovery> {
         let mut lines = text.lines();
         let mut head = lines.next()?.split(' ');
         let pid = head.next()?.parse().ok()?;
@@ -275,7 +279,13 @@ impl State {
             }
             Err(e) => return Err(Error::path("read", &path, e)),
         };
-        crate::jsonpath::parse(&bytes).map_err(|(field, e)| {
+        Self::parse(&bytes, &path, id)
+    }
+
+    /// state.json's contents, read from `path` for container `id` (both
+    /// only named in errors).
+    pub fn parse(bytes: &[u8], path: &Path, id: &str) -> Result<State> {
+        crate::jsonpath::parse(bytes).map_err(|(field, e)| {
             Error::config(
                 format!("{} {field}", path.display()),
                 format!("{e} (the state is damaged: `berth delete -f {id}` removes it)"),

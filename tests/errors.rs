@@ -89,6 +89,11 @@ fn config_errors_name_the_field_and_value() {
             "linux.cgroupsPath: /a/../../../etc must not contain \"..\"",
         ),
         (
+            "cgroot",
+            Box::new(|c| c["linux"]["cgroupsPath"] = json!("/")),
+            "linux.cgroupsPath: \"/\" names no cgroup of the container's own",
+        ),
+        (
             "dev",
             Box::new(|c| {
                 c["linux"]["devices"] =
@@ -127,6 +132,34 @@ fn broken_json_and_missing_config() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("open bundle /nonexistent"));
+}
+
+/// A bundle whose path is not UTF-8 is refused before anything is made
+/// (state.json could not record it: the create used to panic after the
+/// clone, leaving the state dir and the init behind).
+#[test]
+fn bundle_path_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let b = Bundle::new("utf8", &["true"]);
+    b.write_config();
+    let name = std::ffi::OsStr::from_bytes(b"bundle-\xff");
+    let dir = b.dir.parent().unwrap().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(b.dir.join("config.json"), dir.join("config.json")).unwrap();
+    let out = std::process::Command::new(common::BERTH)
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "-b"])
+        .arg(&dir)
+        .arg(&b.id)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bundle-\u{fffd} is not valid UTF-8"), "{err}");
+    assert!(!b.root.join(&b.id).exists());
 }
 
 #[test]

@@ -67,7 +67,10 @@ fn own_memberships() -> Result<Vec<Membership>> {
 
 /// Joins a cgroupsPath onto a hierarchy: absolute paths from its root,
 /// relative ones from the runtime's own cgroup there. ".." is refused so a
-/// config cannot climb out of the hierarchy.
+/// config cannot climb out of the hierarchy, and a path naming no cgroup
+/// below its start ("/", ".", "") because that cgroup is shared: the
+/// hierarchy's root, or the runtime's own, whose every process `delete`
+/// and `kill --all` would kill.
 fn join(mount: &Path, own: &Path, cgroups_path: &Path) -> Result<PathBuf> {
     if cgroups_path
         .components()
@@ -76,6 +79,18 @@ fn join(mount: &Path, own: &Path, cgroups_path: &Path) -> Result<PathBuf> {
         return Err(Error::config(
             "linux.cgroupsPath",
             format!("{} must not contain \"..\"", cgroups_path.display()),
+        ));
+    }
+    if !cgroups_path
+        .components()
+        .any(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(Error::config(
+            "linux.cgroupsPath",
+            format!(
+                "{:?} names no cgroup of the container's own",
+                cgroups_path.display()
+            ),
         ));
     }
     let rel = if cgroups_path.is_absolute() {
@@ -510,5 +525,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("linux.cgroupsPath: /a/../../etc"), "{err}");
+        for shared in ["/", "", ".", "//./"] {
+            let err = join(m, own, Path::new(shared)).unwrap_err().to_string();
+            let want =
+                format!("linux.cgroupsPath: {shared:?} names no cgroup of the container's own");
+            assert_eq!(err, want);
+        }
     }
 }

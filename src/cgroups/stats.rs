@@ -17,7 +17,11 @@ pub fn stats_json(cg: &Cgroup) -> Result<Value> {
         // libcgroups 0.7 refuses an io.stat line that names a device with
         // no counters, which v2 kernels write for a device that has limits
         // but no I/O yet: then the v2 files are read here, without blkio.
-        Err(e) if cg.unified && e.to_string().contains("io.stat") => Ok(shape(&v2_without_io(cg))),
+        // A damaged state.json may list no directory: then this is an
+        // error like any other.
+        Err(e) if e.to_string().contains("io.stat") && cg.unified && !cg.dirs.is_empty() => {
+            Ok(shape(&v2_without_io(&cg.dirs[0])))
+        }
         Err(e) => Err(Error::Cgroup {
             what: format!("statistics of cgroup {}", cg.path.display()),
             err: e.to_string(),
@@ -25,8 +29,7 @@ pub fn stats_json(cg: &Cgroup) -> Result<Value> {
     }
 }
 
-fn v2_without_io(cg: &Cgroup) -> Stats {
-    let dir = &cg.dirs[0];
+fn v2_without_io(dir: &std::path::Path) -> Stats {
     // libcgroups' reader: "max" is u64::MAX, as in its own statistics.
     let num = |f: &str| libcgroups::stats::parse_single_value(&dir.join(f)).unwrap_or(0);
     let keyed = |f: &str| -> std::collections::HashMap<String, u64> {
