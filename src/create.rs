@@ -270,8 +270,13 @@ pub fn create(
         .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
         .start_time;
     // From here on the init outlives a killed runtime: a parent's death
-    // no longer kills it, and it no longer reads the sync socket.
-    Recovery::save(&dir, init_pid, start_time, &cgroup)?;
+    // no longer kills it, and it no longer reads the sync socket. Until
+    // state.json is written, `delete -f` finds it through the recovery
+    // lines: in its cgroup, which delete empties, or (without a cgroup) by
+    // the pid written now, an extra write every container would pay.
+    if cgroup.dirs.is_empty() {
+        Recovery::save(&dir, init_pid, start_time, &cgroup)?;
+    }
     point("ready")?;
     let state = State {
         // The version the state document complies with: berth's own.
