@@ -232,7 +232,9 @@ def bench_podman(rts, rootfs, work):
             "--memory", f"{kb}k", image, *cmd,
         ]
         try:
-            p = subprocess.run(argv, env=env, capture_output=True, timeout=120)
+            # cwd: conmon leaves an "oom" marker in its working directory
+            # when a container is OOM-killed (the small sizes are).
+            p = subprocess.run(argv, env=env, capture_output=True, timeout=120, cwd=store)
         except subprocess.TimeoutExpired:
             return None
         return p.stdout.decode(errors="replace") if p.returncode == 0 else None
