@@ -75,6 +75,14 @@ teardown_file() {
 	assert_write_throttled "$P/volume" 30mb prun localhost/busybox
 }
 
+@test "podman: --read-only keeps the image read-only, with tmpfs (tmpcopyup) on /tmp and /run" {
+	run prun --rm --read-only localhost/busybox sh -c \
+		'touch /x 2>/dev/null && echo rw || echo ro; touch /tmp/y /run/z && echo tmpfs'
+	[ "$status" -eq 0 ]
+	assert_eq "$output" "ro
+tmpfs"
+}
+
 @test "podman: run --rm --memory 512k busybox echo it works" {
 	run prun --rm --memory 512k localhost/busybox echo it works
 	[ "$status" -eq 0 ]

@@ -402,3 +402,32 @@ fn idmapped_bind_mount() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "1234:1235");
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_what_it_hides() {
+    // /bin itself: the process then runs from the copy (the binary's
+    // content and mode, and the applets' symlinks); /etc with its files.
+    let mut b = Bundle::new(
+        "copyup",
+        &[
+            "sh",
+            "-c",
+            "head -1 /etc/passwd; echo new > /etc/new && cat /etc/new; \
+             readlink /bin/ls; stat -c '%a %u' /etc /bin/busybox; \
+             grep -E ' /(bin|etc) ' /proc/self/mounts | cut -d' ' -f2,3",
+        ],
+    );
+    b.config["root"]["readonly"] = json!(true);
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for d in ["/bin", "/etc"] {
+        mounts.push(json!({"destination": d, "type": "tmpfs", "source": "tmpfs",
+            "options": ["tmpcopyup", "nosuid"]}));
+    }
+    b.write_config();
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "root:x:0:0:root:/root:/bin/sh\nnew\nbusybox\n755 0\n755 0\n/bin tmpfs\n/etc tmpfs\n",
+        "{err}"
+    );
+}

@@ -8,6 +8,7 @@
 //! can never send a mount outside the rootfs (CVE-2021-30465).
 
 mod cgroup_mount;
+mod copyup;
 mod devices;
 pub mod inroot;
 mod masked;

@@ -58,6 +58,21 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
             .mkdir_all(&dest, 0o755)
             .map_err(|e| Error::path("create mount point", &dest, e))?;
         check_proc_target(i, &dest, target.as_fd())?;
+        // The directory the tmpfs will hide, still reachable through this
+        // descriptor once it is mounted over.
+        let hidden = match (opts.copy_up, typ) {
+            (false, _) => None,
+            (true, "tmpfs") => Some(
+                root.open_in(&dest, libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(|e| Error::path("open for tmpcopyup", &dest, e))?,
+            ),
+            (true, _) => {
+                return Err(Error::config(
+                    field(i, "options"),
+                    format!("tmpcopyup needs type tmpfs, not {typ:?}"),
+                ));
+            }
+        };
         let source = m
             .source()
             .as_deref()
@@ -88,6 +103,15 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
                 e,
             )
         })?;
+        if let Some(from) = hidden {
+            let to = root
+                .open_in(&dest, libc::O_RDONLY | libc::O_DIRECTORY)
+                .map_err(|e| Error::path("open the tmpfs at", &dest, e))?;
+            super::copyup::copy(from.as_fd(), to.as_fd()).map_err(|e| Error::Field {
+                field: field(i, "options"),
+                inner: Box::new(Error::path("tmpcopyup into", &dest, e)),
+            })?;
+        }
         finish(root, i, &dest, &opts)
     }
 }

@@ -100,6 +100,8 @@ pub struct Options {
     pub data: String,
     /// "idmap"/"ridmap": an idmapped bind mount (recursive for ridmap).
     pub idmap: Option<bool>,
+    /// "tmpcopyup": the tmpfs starts with what it hides (see copyup).
+    pub copy_up: bool,
 }
 
 impl Default for Options {
@@ -112,6 +114,7 @@ impl Default for Options {
             attr_clr: 0,
             data: String::new(),
             idmap: None,
+            copy_up: false,
         }
     }
 }
@@ -155,6 +158,8 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> Options {
             }
         } else if opt == "idmap" || opt == "ridmap" {
             o.idmap = Some(opt == "ridmap");
+        } else if opt == "tmpcopyup" {
+            o.copy_up = true;
         } else if !opt.is_empty() && !userspace_only(opt) {
             if !o.data.is_empty() {
                 o.data.push(',');
