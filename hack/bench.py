@@ -307,10 +307,22 @@ def hide_unified():
         sh(["umount", UNIFIED])
 
 
+# podman runs berth with its default root (item 7), where berth keeps its
+# seccomp cache: what the bench added there goes at cleanup.
+DEFAULT_ROOT = "/run/berth"
+DEFAULT_ROOT_BEFORE = set(os.listdir(DEFAULT_ROOT)) if os.path.isdir(DEFAULT_ROOT) else None
+
+
 def cleanup(rts, work):
     for r in rts:
         for i in sorted(r.ids):
             quiet(r.cmd("delete", "-f", i))
+    if os.path.isdir(DEFAULT_ROOT):
+        for e in set(os.listdir(DEFAULT_ROOT)) - (DEFAULT_ROOT_BEFORE or set()):
+            if e == "~seccomp-cache":
+                shutil.rmtree(os.path.join(DEFAULT_ROOT, e), ignore_errors=True)
+        if DEFAULT_ROOT_BEFORE is None and not os.listdir(DEFAULT_ROOT):
+            os.rmdir(DEFAULT_ROOT)
     # Cgroups named after our ids: v1 hierarchies (rmdir only), and what a
     # runtime made under the hidden unified mount point (a tmpfs directory).
     found = []
