@@ -4,31 +4,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# Commands a test registers to undo what it made on the host (mounts);
-# they run, last first, once the test's containers are gone and before the
-# shared teardown removes the bundle.
-DEFERRED=()
-defer() {
-	DEFERRED+=("$*")
-}
-undo() {
-	local i id
-	for id in $(berth list -q 2>/dev/null); do
-		case $id in
-		"$(cid '')"*) berth delete -f "$id" >/dev/null 2>&1 || true ;;
-		esac
-	done
-	for ((i = ${#DEFERRED[@]} - 1; i >= 0; i--)); do
-		eval "${DEFERRED[i]}" || true
-	done
-	DEFERRED=()
-}
-eval "shared_$(declare -f teardown)"
-teardown() {
-	undo
-	shared_teardown
-}
-
 # again: the next case of a test: what it made undone, and a fresh
 # config.json (as bundle_new writes it) beside the same rootfs, which no
 # test writes to.
@@ -37,17 +12,6 @@ again() {
 	rm -rf "$BUNDLE/config.json" "$BUNDLE/src" "$BUNDLE/shared"
 	(cd "$BUNDLE" && "$BERTH" spec)
 	config '.process.terminal = false | .linux.cgroupsPath = "/berth-conf/'"$(cid)"'"'
-}
-
-# refused FIELD REASON: `berth run` of the bundle fails with one line
-# naming FIELD (and REASON), and leaves nothing behind.
-refused() {
-	run berth run --bundle "$BUNDLE" "$(cid)"
-	[ "$status" -ne 0 ]
-	[ "${#lines[@]}" -eq 1 ]
-	[[ ${lines[0]} == *"$1"* ]]
-	[[ ${lines[0]} == *"$2"* ]]
-	gone "$(cid)"
 }
 
 # mounted OPTION...: runs a container with a tmpfs on /m mounted with the

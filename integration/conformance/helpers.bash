@@ -81,15 +81,57 @@ setup() {
 	bundle_new
 }
 
-# Every container of this test goes, whatever its state.
-teardown() {
-	local id
+# defer CMD...: a command that undoes what the test made outside its
+# containers (a mount, a namespace, a cgroup); run by undo, last first.
+DEFERRED=()
+defer() {
+	DEFERRED+=("$*")
+}
+
+# undo: every container of this test goes, whatever its state (a cgroup
+# parent is removable once they are gone), then the deferred commands.
+undo() {
+	local i id
 	for id in $(berth list -q 2>/dev/null); do
 		case $id in
 		"$(cid '')"*) berth delete -f "$id" >/dev/null 2>&1 || true ;;
 		esac
 	done
+	for ((i = ${#DEFERRED[@]} - 1; i >= 0; i--)); do
+		eval "${DEFERRED[i]}" || true
+	done
+	DEFERRED=()
+}
+
+teardown() {
+	undo
 	rm -rf "$BUNDLE"
+}
+
+# refused TEXT...: `berth create` of the bundle fails with exactly one line
+# of error holding each TEXT (the field, the value), and leaves neither the
+# container nor its state or cgroup behind.
+refused() {
+	local t
+	run berth create --bundle "$BUNDLE" "$(cid)"
+	if [ "$status" -eq 0 ]; then
+		echo "create succeeded; wanted an error with: $*"
+		return 1
+	fi
+	if [ "${#lines[@]}" -ne 1 ]; then
+		echo "not one line: $output"
+		return 1
+	fi
+	for t in "$@"; do
+		if [[ $output != *"$t"* ]]; then
+			echo "no '$t' in: $output"
+			return 1
+		fi
+	done
+	if ! gone "$(cid)"; then
+		echo "container $(cid) left a trace"
+		return 1
+	fi
 }
 
 # cgroup_dirs NAME: the directories of cgroupsPath /berth-conf/NAME that

@@ -7,46 +7,14 @@ bats_require_minimum_version 1.5.0
 # status, lines and output are bats' own, set by run.
 # shellcheck disable=SC2154
 
-# refused TEXT...: `berth create` of the bundle fails with exactly one line
-# of error holding each TEXT (the field, the value), and leaves neither the
-# container nor its cgroup behind.
-refused() {
-	local t d
-	run berth create --bundle "$BUNDLE" "$(cid)"
-	if [ "$status" -eq 0 ]; then
-		echo "create succeeded; wanted an error with: $*"
-		return 1
-	fi
-	if [ "${#lines[@]}" -ne 1 ]; then
-		echo "not one line: $output"
-		return 1
-	fi
-	for t in "$@"; do
-		if [[ $output != *"$t"* ]]; then
-			echo "no '$t' in: $output"
-			return 1
-		fi
-	done
-	if berth state "$(cid)" >/dev/null 2>&1; then
-		echo "container $(cid) left"
-		return 1
-	fi
-	for d in /sys/fs/cgroup/*/berth-conf/"$(cid)"; do
-		if [ -e "$d" ]; then
-			echo "cgroup $d left"
-			return 1
-		fi
-	done
-}
-
 # cgdir CONTROLLER: the test's cgroup directory in that v1 hierarchy (the
 # bundle's cgroupsPath, /berth-conf/$(cid)).
 cgdir() {
 	echo "/sys/fs/cgroup/$1/berth-conf/$(cid)"
 }
 
-# ns_of PID TYPE: the namespace (as readlink shows it) PID is in.
-ns_of() {
+# ns_link PID TYPE: the namespace (as readlink shows it) PID is in.
+ns_link() {
 	readlink "/proc/$1/ns/$2"
 }
 

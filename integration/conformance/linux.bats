@@ -83,7 +83,7 @@ veth_pair() {
 	created "$(cid)"
 	pid=$(state_of "$(cid)" pid)
 	for t in pid net mnt ipc uts user cgroup time; do
-		[ "$(ns_of "$pid" $t)" != "$(ns_of $$ $t)" ]
+		[ "$(ns_link "$pid" $t)" != "$(ns_link $$ $t)" ]
 	done
 }
 
@@ -108,9 +108,9 @@ veth_pair() {
 	created "$(cid b)"
 	b=$(state_of "$(cid b)" pid)
 	for t in pid net ipc uts cgroup user time; do
-		[ "$(ns_of "$b" $t)" = "$(ns_of "$a" $t)" ]
+		[ "$(ns_link "$b" $t)" = "$(ns_link "$a" $t)" ]
 	done
-	[ "$(ns_of "$b" mnt)" != "$(ns_of "$a" mnt)" ]
+	[ "$(ns_link "$b" mnt)" != "$(ns_link "$a" mnt)" ]
 }
 
 @test "config-linux.md namespaces: a path that is not a namespace of the type MUST be an error" {
@@ -126,9 +126,9 @@ veth_pair() {
 	created "$(cid)"
 	pid=$(state_of "$(cid)" pid)
 	for t in pid net ipc uts user cgroup time; do
-		[ "$(ns_of "$pid" $t)" = "$(ns_of $$ $t)" ]
+		[ "$(ns_link "$pid" $t)" = "$(ns_link $$ $t)" ]
 	done
-	[ "$(ns_of "$pid" mnt)" != "$(ns_of $$ mnt)" ]
+	[ "$(ns_link "$pid" mnt)" != "$(ns_link $$ mnt)" ]
 }
 
 @test "config-linux.md namespaces: duplicated types MUST be an error" {

@@ -3,28 +3,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# Commands a test registers to undo what it made outside containers (host
-# mounts, namespaces, cgroups); they run, last first, before the shared
-# teardown removes the bundle.
-DEFERRED=()
-defer() {
-	DEFERRED+=("$*")
-}
-eval "shared_$(declare -f teardown)"
-teardown() {
-	local i id
-	# The containers first: a cgroup parent is removable once they are gone.
-	for id in $(berth list -q 2>/dev/null); do
-		case $id in
-		"$(cid '')"*) berth delete -f "$id" >/dev/null 2>&1 || true ;;
-		esac
-	done
-	for ((i = ${#DEFERRED[@]} - 1; i >= 0; i--)); do
-		eval "${DEFERRED[i]}" || true
-	done
-	shared_teardown
-}
-
 # The host's view of a container process's command line.
 cmdline() {
 	tr '\0' ' ' <"/proc/$1/cmdline"
