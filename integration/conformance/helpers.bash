@@ -108,6 +108,8 @@ teardown() {
 	rm -rf "$BUNDLE"
 }
 
+# status, lines and output are bats' own, set by run.
+# shellcheck disable=SC2154
 # refused TEXT...: `berth create` of the bundle fails with exactly one line
 # of error holding each TEXT (the field, the value), and leaves neither the
 # container nor its state or cgroup behind.
