@@ -4,6 +4,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 pkgs="busybox-static pkg-config gcc make libc6-dev libseccomp-dev libelf-dev zlib1g-dev iproute2 procps util-linux uidmap"
+# The static release build (hack/build) is linked against musl; libbpf is
+# compiled for it with musl-gcc.
+pkgs="$pkgs musl-tools"
 # The fuzzers (hack/fuzz): libFuzzer is C++, built by libfuzzer-sys.
 pkgs="$pkgs g++"
 # The engine tests (integration/): the engines, bats, a pty (tmux), an

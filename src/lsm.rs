@@ -12,15 +12,14 @@ use oci_spec::runtime::{Process, Spec};
 
 use crate::error::{Error, Result};
 
-const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
-
 pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|v| v.trim() == "Y")
 }
 
 pub fn selinux_enabled() -> bool {
-    statfs(Path::new("/sys/fs/selinux")).is_ok_and(|s| s.filesystem_type().0 == SELINUX_MAGIC)
+    statfs(Path::new("/sys/fs/selinux"))
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::SELINUX_MAGIC)
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {

@@ -18,6 +18,8 @@ mod hooks;
 mod idmap;
 mod init;
 mod jsonpath;
+#[cfg(target_env = "musl")]
+mod libc_compat;
 mod logging;
 mod lsm;
 mod namespaces;
@@ -49,14 +51,26 @@ use clap::Parser;
 /// of printing the error.
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     sanitize_stdio();
+    // std fills its argument list only in its own start-up on musl (on
+    // glibc, from an init_array hook), which this entry skips: the
+    // arguments come from here.
+    let args = (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: the C start-up passes argc valid NUL-terminated
+            // strings in argv, alive for the whole process.
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(arg.to_bytes())
+                .to_os_string()
+        })
+        .collect();
     // SAFETY: SIG_IGN runs no code of ours; nothing else handles SIGPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // SAFETY: no other thread exists yet to read the environment; every
     // process berth starts gets an environment of its own (config.json's).
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
-    run()
+    run(args)
 }
 
 #[cfg(not(test))]
@@ -88,23 +102,20 @@ fn sanitize_stdio() {
 /// it reaches) compiled and linted in test builds too.
 #[cfg(test)]
 fn main() {
-    run()
+    run(std::env::args_os().collect())
 }
 
-fn run() -> ! {
+fn run(args: Vec<std::ffi::OsString>) -> ! {
     // Handled before clap so that the version text (which asks libseccomp)
     // is built only when asked for, not on every create.
     if matches!(
-        std::env::args_os()
-            .nth(1)
-            .as_deref()
-            .and_then(|a| a.to_str()),
+        args.get(1).and_then(|a| a.to_str()),
         Some("--version" | "-v" | "-V")
     ) {
         println!("berth version {}", version::long());
         std::process::exit(0);
     }
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(&args);
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),
         cli.global.log_format,
@@ -114,7 +125,7 @@ fn run() -> ! {
         std::process::exit(1);
     }
     if cli.command.enters_container()
-        && let Err(e) = sealed_exe::ensure()
+        && let Err(e) = sealed_exe::ensure(&args)
     {
         logging::error(&e.to_string());
         std::process::exit(1);

@@ -94,7 +94,7 @@ impl Gate {
 
 /// Returns when this process already runs from a protected view; otherwise
 /// replaces it with one (same argv and environment) and does not return.
-pub fn ensure() -> Result<()> {
+pub fn ensure(args: &[std::ffi::OsString]) -> Result<()> {
     let exe = File::open("/proc/self/exe").at("open", "/proc/self/exe")?;
     let mark = std::env::var_os(MARK);
     if mark.is_some() {
@@ -126,7 +126,7 @@ pub fn ensure() -> Result<()> {
         .map_err(|e| Error::sys("keep the view's mounts across exec", e))?;
         fds.push(m.as_raw_fd().to_string());
     }
-    let argv: Vec<CString> = std::env::args_os().map(cstring).collect();
+    let argv: Vec<CString> = args.iter().cloned().map(cstring).collect();
     let mut envp: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k;
@@ -156,8 +156,8 @@ fn adopt_mounts(list: &str) {
         // an unused one fails with EBADF.
         let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         let ours = nix::sys::statfs::fstatfs(borrowed).is_ok_and(|s| {
-            let t = s.filesystem_type().0;
-            t == libc::OVERLAYFS_SUPER_MAGIC || t == libc::TMPFS_MAGIC
+            let t = s.filesystem_type();
+            t == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC || t == nix::sys::statfs::TMPFS_MAGIC
         });
         if ours && fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).is_ok() {
             // SAFETY: the descriptor is open, was handed to us across exec
@@ -196,7 +196,7 @@ fn is_sealed_memfd(exe: &File) -> bool {
 /// Our overlay: overlayfs, and read-only (it has no upper layer).
 fn is_read_only_overlay(exe: &File) -> bool {
     nix::sys::statfs::fstatfs(exe).is_ok_and(|s| {
-        s.filesystem_type().0 == libc::OVERLAYFS_SUPER_MAGIC
+        s.filesystem_type() == nix::sys::statfs::OVERLAYFS_SUPER_MAGIC
             && s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY)
     })
 }
