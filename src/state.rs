@@ -198,8 +198,9 @@ impl Recovery {
                 Some(p) => (&mut created, Path::new(p)),
                 None => (&mut dirs, Path::new(line)),
             };
-            // Nothing outside the cgroup hierarchies is removed.
-            if path.starts_with("/sys/fs/cgroup") {
+            // Nothing outside the cgroup hierarchies is removed, nor a
+            // hierarchy's root.
+            if crate::cgroups::is_container_dir(path, unified) {
                 list.push(path.to_path_buf());
             }
         }
@@ -285,12 +286,24 @@ impl State {
     /// state.json's contents, read from `path` for container `id` (both
     /// only named in errors).
     pub fn parse(bytes: &[u8], path: &Path, id: &str) -> Result<State> {
-        crate::jsonpath::parse(bytes).map_err(|(field, e)| {
+        let damaged = |field: String, e: String| {
             Error::config(
                 format!("{} {field}", path.display()),
                 format!("{e} (the state is damaged: `berth delete -f {id}` removes it)"),
             )
-        })
+        };
+        let state: State =
+            crate::jsonpath::parse(bytes).map_err(|(field, e)| damaged(field, e.to_string()))?;
+        if let Some(dir) = state.cgroup.misplaced() {
+            return Err(damaged(
+                "cgroup".into(),
+                format!(
+                    "{} is not a container's cgroup (not below a hierarchy's root)",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(state)
     }
 
     /// A container's state and status read without its lock, for `list`,
@@ -489,6 +502,37 @@ mod tests {
     }
 
     #[test]
+    fn refuses_a_cgroup_that_is_no_containers() {
+        let path = Path::new("/run/berth/c1/state.json");
+        for (dirs, unified) in [
+            (vec!["/sys/fs/cgroup/pids"], false),
+            (vec!["/sys/fs/cgroup"], true),
+            (
+                vec!["/sys/fs/cgroup/pids/c1", "/sys/fs/cgroup/memory/c1/../.."],
+                false,
+            ),
+            (vec!["/tmp/pids/c1"], false),
+        ] {
+            let mut s = sample("c1");
+            s.cgroup.dirs = dirs.iter().map(PathBuf::from).collect();
+            s.cgroup.unified = unified;
+            let e = State::parse(&serde_json::to_vec(&s).unwrap(), path, "c1")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("state.json cgroup: ")
+                    && e.contains("not a container's cgroup")
+                    && e.contains("berth delete -f c1"),
+                "{e}"
+            );
+        }
+        let mut s = sample("c1");
+        s.cgroup.dirs = vec!["/sys/fs/cgroup/pids/c1".into()];
+        s.cgroup.created = vec!["/sys/fs/cgroup/pids/a".into()];
+        State::parse(&serde_json::to_vec(&s).unwrap(), path, "c1").unwrap();
+    }
+
+    #[test]
     fn recovery_lines_round_trip() {
         let root = std::env::temp_dir().join(format!("berth-recovery-test-{}", std::process::id()));
         let dir = ContainerDir::create(&root, "r1").unwrap();
@@ -510,7 +554,11 @@ mod tests {
             (cgroup.dirs, cgroup.created)
         );
         // Nothing outside the cgroup hierarchies is ever removed.
-        fs::write(dir.path.join(RECOVERY_FILE), "1 2 v1\n/etc\nparent /\n").unwrap();
+        fs::write(
+            dir.path.join(RECOVERY_FILE),
+            "1 2 v1\n/etc\nparent /\n/sys/fs/cgroup/pids\n/sys/fs/cgroup/pids/a/../..\n",
+        )
+        .unwrap();
         let r = Recovery::load(&dir).unwrap();
         assert!(r.cgroup.dirs.is_empty() && r.cgroup.created.is_empty());
         dir.remove().unwrap();

@@ -1,4 +1,5 @@
-//! A damaged state dir: a truncated or invalid state.json, a bundle gone
+//! A damaged state dir: a truncated or invalid state.json (or one naming a
+//! hierarchy root as the cgroup), a bundle gone
 //! after create, a pid reused by an unrelated process, an init that died
 //! while no berth ran. Each gives a clear error or the right status, and
 //! `delete -f` recovers, leaving nothing behind (the Bundle's leak check).
@@ -21,13 +22,20 @@ fn state_file(b: &Bundle) -> std::path::PathBuf {
 
 #[test]
 fn damaged_state_json_is_named_and_delete_force_recovers() {
-    for damage in ["truncate", "garbage"] {
+    for damage in ["truncate", "garbage", "hierarchy root"] {
         let b = Bundle::new("damaged", &["sleep", "1000"]);
         b.ok(&["run", "-d", &b.id]);
         let pid = b.state()["pid"].as_i64().unwrap();
         let text = std::fs::read(state_file(&b)).unwrap();
         let bad = match damage {
             "truncate" => text[..text.len() / 2].to_vec(),
+            // A cgroup that is a whole hierarchy: destroying it would
+            // kill every process on the host (this test's among them).
+            "hierarchy root" => {
+                let mut s: serde_json::Value = serde_json::from_slice(&text).unwrap();
+                s["cgroup"]["dirs"] = serde_json::json!(["/sys/fs/cgroup/pids"]);
+                serde_json::to_vec(&s).unwrap()
+            }
             _ => b"{\"id\": 7, garbage".to_vec(),
         };
         std::fs::write(state_file(&b), bad).unwrap();

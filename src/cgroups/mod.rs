@@ -44,6 +44,32 @@ pub struct Cgroup {
     pub created: Vec<PathBuf>,
 }
 
+impl Cgroup {
+    /// The first directory, of `dirs` or `created`, that is not one a
+    /// container's cgroup can have (`is_container_dir`).
+    pub fn misplaced(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .chain(&self.created)
+            .map(PathBuf::as_path)
+            .find(|d| !is_container_dir(d, self.unified))
+    }
+}
+
+/// Whether `dir` can be a container's cgroup directory: below a
+/// hierarchy's root (v1: /sys/fs/cgroup/HIERARCHY/..., v2:
+/// /sys/fs/cgroup/...), without `.` or `..`. state.json and the recovery
+/// lines are read back from disk, and `destroy` kills what the directories
+/// hold and removes them: a damaged state naming a hierarchy's root would
+/// have every process on the host killed.
+pub fn is_container_dir(dir: &Path, unified: bool) -> bool {
+    let Ok(rest) = dir.strip_prefix(ROOT) else {
+        return false;
+    };
+    let plain = rest.components().all(|c| matches!(c, Component::Normal(_)));
+    plain && rest.components().count() >= if unified { 1 } else { 2 }
+}
+
 /// One line of /proc/self/cgroup: the hierarchy's controllers and our own
 /// path in it.
 struct Membership {
