@@ -351,6 +351,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if let Some(r) = process.rlimits() {
         crate::process::rlimits::validate(r)?;
     }
+    crate::console::size(process)?;
     if let Some(adj) = process.oom_score_adj()
         && !(-1000..=1000).contains(&adj)
     {
@@ -523,6 +524,17 @@ fn validate_linux(linux: &oci_spec::runtime::Linux) -> Result<()> {
     }
     let devices = linux.devices().as_deref().unwrap_or_default();
     for (i, d) in devices.iter().enumerate() {
+        // mknod(2) takes the number as the kernel's 32-bit dev_t: 12 bits
+        // of major, 20 of minor. Bits beyond would be cut off, silently
+        // naming another device (1:1 is /dev/mem).
+        for (name, v, max) in [("major", d.major(), 0xfff), ("minor", d.minor(), 0xf_ffff)] {
+            if !(0..=max).contains(&v) {
+                return Err(Error::config(
+                    format!("linux.devices[{i}].{name}"),
+                    format!("{v} is outside 0..{max}"),
+                ));
+            }
+        }
         let same = |o: &&oci_spec::runtime::LinuxDevice| {
             o.typ() != oci_spec::runtime::LinuxDeviceType::P
                 && (o.typ(), o.major(), o.minor()) == (d.typ(), d.major(), d.minor())
@@ -675,6 +687,20 @@ mod tests {
         assert_eq!(
             err(|v| v["process"]["args"] = serde_json::json!([])),
             "process.args: must name at least the program to run"
+        );
+        assert_eq!(
+            err(|v| v["process"]["consoleSize"] = serde_json::json!({"height": 65536, "width": 80})),
+            "process.consoleSize.height: 65536 is more than a terminal's 65535"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["devices"] =
+                serde_json::json!([{"path": "/dev/x", "type": "c", "major": 4097, "minor": 1}])),
+            "linux.devices[0].major: 4097 is outside 0..4095"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["devices"] =
+                serde_json::json!([{"path": "/dev/x", "type": "b", "major": 1, "minor": -1}])),
+            "linux.devices[0].minor: -1 is outside 0..1048575"
         );
         assert_eq!(
             err(|v| v["ociVersion"] = "2.0.0".into()),

@@ -20,6 +20,26 @@ nix::ioctl_write_ptr_bad!(set_ptlck, libc::TIOCSPTLCK, libc::c_int);
 nix::ioctl_write_ptr_bad!(set_winsz, libc::TIOCSWINSZ, libc::winsize);
 nix::ioctl_read_bad!(get_winsz, libc::TIOCGWINSZ, libc::winsize);
 
+/// `process.consoleSize` as a window size: rows and columns, each at most
+/// 65535 (the kernel's `winsize` has 16 bits for them).
+pub fn size(process: &oci_spec::runtime::Process) -> Result<Option<(u16, u16)>> {
+    let Some(b) = process.console_size() else {
+        return Ok(None);
+    };
+    let field = |name: &str, v: u64| {
+        u16::try_from(v).map_err(|_| {
+            Error::config(
+                format!("process.consoleSize.{name}"),
+                format!("{v} is more than a terminal's 65535"),
+            )
+        })
+    };
+    Ok(Some((
+        field("height", b.height())?,
+        field("width", b.width())?,
+    )))
+}
+
 pub fn connect(path: &Path) -> Result<UnixStream> {
     UnixStream::connect(path).map_err(|e| Error::path("connect to console socket", path, e))
 }

@@ -166,10 +166,7 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
     if let Some(sock) = r.console {
         let root = crate::rootfs::inroot::Root::open("/".as_ref())
             .map_err(|e| Error::path("open", "/", e))?;
-        let size = r
-            .process
-            .console_size()
-            .map(|b| (b.height() as u16, b.width() as u16));
+        let size = console::size(r.process)?;
         let slave = console::setup_pty(&root, sock, size, false)?;
         console::attach(slave)?;
     }

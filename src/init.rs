@@ -111,9 +111,10 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     rootfs::devices(&ctx, &root)?;
     let slave = match a.console {
         Some(sock) => {
-            let size = process
-                .and_then(|p| p.console_size())
-                .map(|b| (b.height() as u16, b.width() as u16));
+            let size = match process {
+                Some(p) => console::size(p)?,
+                None => None,
+            };
             Some(console::setup_pty(&root, sock, size, true)?)
         }
         None => None,

@@ -25,6 +25,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
     crate::lsm::validate_process(&process)?;
+    crate::console::size(&process)?;
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
