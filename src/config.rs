@@ -429,12 +429,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             ));
         }
     }
-    let uid_maps = linux
-        .and_then(|l| l.uid_mappings().as_deref())
-        .unwrap_or_default();
-    let gid_maps = linux
-        .and_then(|l| l.gid_mappings().as_deref())
-        .unwrap_or_default();
+    let (uid_maps, gid_maps) = crate::namespaces::id_maps(spec);
     if new(LinuxNamespaceType::User) {
         if uid_maps.is_empty() {
             return Err(Error::config(

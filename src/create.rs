@@ -181,7 +181,7 @@ pub fn create(
     drop(cgroup_join);
     view_gate.forked();
     point("cloned")?;
-    let maps = id_maps(&spec);
+    let maps = namespaces::id_maps(&spec);
     // On v1 the init joins its cgroups itself (clone::CgroupJoin), on v2
     // clone3 placed it; systemd moves it into the scope.
     if let Some(scope) = &scope {
@@ -343,21 +343,6 @@ fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
             Err(e)
         }
     }
-}
-
-type Maps<'a> = (
-    &'a [oci_spec::runtime::LinuxIdMapping],
-    &'a [oci_spec::runtime::LinuxIdMapping],
-);
-
-fn id_maps(spec: &Spec) -> Maps<'_> {
-    let l = spec.linux().as_ref();
-    (
-        l.and_then(|l| l.uid_mappings().as_deref())
-            .unwrap_or_default(),
-        l.and_then(|l| l.gid_mappings().as_deref())
-            .unwrap_or_default(),
-    )
 }
 
 /// The state document before state.json exists (for the seccomp listener

@@ -117,12 +117,7 @@ fn container_userns(spec: &Spec) -> Result<OwnedFd> {
             .at("open", path)
             .map(OwnedFd::from);
     }
-    let uid = linux
-        .and_then(|l| l.uid_mappings().as_deref())
-        .unwrap_or_default();
-    let gid = linux
-        .and_then(|l| l.gid_mappings().as_deref())
-        .unwrap_or_default();
+    let (uid, gid) = namespaces::id_maps(spec);
     if user.is_none() || uid.is_empty() || gid.is_empty() {
         return Err(Error::State(
             "idmap needs uidMappings and gidMappings, or a user namespace (linux.namespaces)"

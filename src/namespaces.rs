@@ -219,6 +219,18 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
     s
 }
 
+/// The config's uid and gid mappings (linux.uidMappings, gidMappings),
+/// empty where absent.
+pub fn id_maps(spec: &Spec) -> (&[LinuxIdMapping], &[LinuxIdMapping]) {
+    let l = spec.linux().as_ref();
+    (
+        l.and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default(),
+        l.and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default(),
+    )
+}
+
 /// Writes the uid and gid maps of process `pid` (run by the parent).
 pub fn write_id_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
     let euid = nix::unistd::geteuid();

@@ -132,13 +132,25 @@ pub fn compile_cached(s: &LinuxSeccomp, root: &Path) -> Result<Program> {
 const CACHE_MAX: usize = 32;
 
 /// On a miss (which costs a compile anyway), the oldest entries beyond
-/// CACHE_MAX - 1 go, so the one about to be stored fits.
+/// CACHE_MAX - 1 go, so the one about to be stored fits, and so do the
+/// temporary files of berths killed while storing one.
 fn evict(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
         .flatten()
+        .filter(|e| match tmp_owner(&e.file_name()) {
+            Some(pid) => {
+                let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                    == Err(nix::errno::Errno::ESRCH);
+                if gone {
+                    let _ = std::fs::remove_file(e.path());
+                }
+                false
+            }
+            None => true,
+        })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
     if files.len() < CACHE_MAX {
@@ -175,6 +187,12 @@ fn decode(b: &[u8], key: &[u8]) -> Option<Program> {
         bpf: bpf.to_vec(),
         flags: u32::from_le_bytes(*flags),
     })
+}
+
+/// The pid in the name of `store`'s temporary file, `.PID.tmp`.
+fn tmp_owner(name: &std::ffi::OsStr) -> Option<i32> {
+    let pid = name.to_str()?.strip_prefix('.')?.strip_suffix(".tmp")?;
+    pid.parse().ok().filter(|&p| p > 0)
 }
 
 /// Writes an entry atomically (temporary file, then rename).
@@ -491,6 +509,16 @@ mod tests {
         // An entry is used only for its own key.
         let entry = std::fs::read(&entries[0]).unwrap();
         assert!(decode(&entry, &cache_key(&profile(2)).unwrap()).is_none());
+        // A miss removes the temporary file of a berth killed while
+        // storing (no such pid), and leaves a live one's alone.
+        let cache = root.join(CACHE_DIR);
+        let dead = cache.join(format!(".{}.tmp", i32::MAX));
+        // (Not this process's own name, which the store below uses.)
+        let live = cache.join(".1.tmp");
+        std::fs::write(&dead, b"half").unwrap();
+        std::fs::write(&live, b"half").unwrap();
+        compile_cached(&profile(3), &root).unwrap();
+        assert!(!dead.exists() && live.exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -230,10 +230,15 @@ create_hook_fails() {
 	create_hook_fails createContainer "prestart createRuntime createContainer"
 }
 
-@test "runtime.md lifecycle step 7: a failing startContainer hook is an error; the program does not run, the container is stopped and destroyed, poststop hooks run" {
+# A start-phase hook that fails: start fails, the container is stopped
+# and destroyed, the poststop hooks run (and the poststart ones do not).
+# $1: the hook kind, $2: what the hooks log then, the rest: the process.
+start_hook_fails() {
+	local kind=$1 log=$2
+	shift 2
 	hooks_setup
-	process sh -c 'echo program >> /hooks/log'
-	config '.hooks.startContainer = [{path: "/bin/false"}]'
+	process "$@"
+	config --arg k "$kind" '.hooks[$k] = [{path: "/bin/false"}]'
 	hook poststart poststart
 	hook poststop poststop
 	created "$(cid)"
@@ -241,27 +246,19 @@ create_hook_fails() {
 	pid=$(state_of "$(cid)" pid)
 	run berth start "$(cid)"
 	[ "$status" -ne 0 ]
-	[[ $output == *"hooks.startContainer[0] /bin/false: failed"* ]]
+	[[ $output == *"hooks.$kind[0] /bin/false: failed"* ]]
 	dead "$pid"
 	gone "$(cid)"
-	[ "$(hook_log)" = poststop ]
+	[ "$(hook_log)" = "$log" ]
+}
+
+@test "runtime.md lifecycle step 7: a failing startContainer hook is an error; the program does not run, the container is stopped and destroyed, poststop hooks run" {
+	# The program would log itself.
+	start_hook_fails startContainer poststop sh -c 'echo program >> /hooks/log'
 }
 
 @test "runtime.md lifecycle step 9: a failing poststart hook is an error; the container is stopped and destroyed, poststop hooks run" {
-	process sleep 1000
-	hooks_setup
-	config '.hooks.poststart = [{path: "/bin/false"}]'
-	hook poststart poststart
-	hook poststop poststop
-	created "$(cid)"
-	local pid
-	pid=$(state_of "$(cid)" pid)
-	run berth start "$(cid)"
-	[ "$status" -ne 0 ]
-	[[ $output == *"hooks.poststart[0] /bin/false: failed"* ]]
-	dead "$pid"
-	gone "$(cid)"
-	[ "$(hook_log)" = poststop ]
+	start_hook_fails poststart poststop sleep 1000
 }
 
 @test "runtime.md lifecycle step 13 and warnings: a failing poststop hook is a warning; the other poststop hooks run and delete succeeds" {

@@ -1,0 +1,36 @@
+// berth's module tree, declared once for the binary (main.rs) and for the
+// fuzz targets' library (lib.rs), which include this file.
+
+mod activation;
+mod cgroups;
+mod cli;
+mod clone;
+mod commands;
+mod config;
+mod console;
+mod create;
+mod error;
+mod exec;
+mod fault;
+mod hooks;
+mod idmap;
+mod init;
+mod jsonpath;
+#[cfg(target_env = "musl")]
+mod libc_compat;
+mod logging;
+mod lsm;
+mod namespaces;
+mod netdev;
+mod notify;
+mod pidstat;
+mod process;
+mod procfs;
+mod rootfs;
+mod sealed_exe;
+mod seccomp;
+mod signal;
+mod state;
+mod supervise;
+mod sync;
+mod version;
