@@ -337,3 +337,21 @@ pub fn recv_fd(sock: &std::os::unix::net::UnixStream) -> (Vec<u8>, std::os::fd::
     buf.truncate(n);
     (buf, fd.expect("a descriptor on the socket"))
 }
+
+/// A test whose subject this host lacks says so: one line on stderr and,
+/// under hack/test (which sets BERTH_SKIP_LOG), one line in the skip log
+/// that the suite's summary counts. The caller returns after asserting
+/// what holds without the feature (berth's error naming the field), so a
+/// skip never means "nothing was checked".
+pub fn skip(test: &str, why: &str) {
+    eprintln!("skipped {test}: {why}");
+    if let Some(log) = std::env::var_os("BERTH_SKIP_LOG") {
+        use std::io::Write;
+        let line = format!("{test}: {why}\n");
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
