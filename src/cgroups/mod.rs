@@ -5,6 +5,7 @@
 //! freezer.rs, stats.rs) built on the same path.
 
 mod freezer;
+mod refusal;
 mod resources;
 mod stats;
 pub mod systemd;

@@ -11,7 +11,7 @@ use std::fs;
 use libcgroups::common::{CgroupManager, ControllerOpt};
 use oci_spec::runtime::LinuxResources;
 
-use super::Cgroup;
+use super::{Cgroup, refusal};
 use crate::error::{Error, Result};
 use crate::logging::warn;
 
@@ -84,9 +84,7 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
             check_usage(cg, memory.limit())?;
         }
         if let Some(h) = memory.use_hierarchy().filter(|_| !cg.unified) {
-            write(
-                cg,
-                "memory",
+            write(cg, resources, "memory",
                 "memory.use_hierarchy",
                 if h { "1" } else { "0" },
             )?;
@@ -104,14 +102,13 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         oom_score_adj: None,
         disable_oom_killer,
     };
-    cg.manager()?.apply(&opt).map_err(|e| Error::Cgroup {
-        what: "linux.resources".into(),
-        err: e.to_string(),
-    })?;
+    cg.manager()?
+        .apply(&opt)
+        .map_err(|e| refusal::from_libcgroups(&cg.dirs, resources, &e.to_string()))?;
     // libcgroups writes a pids limit of 0 as "max" (v1) or 1 (v2); the
     // kernel takes 0 as a limit, and the spec asks for it to be one.
     if resources.pids().is_some_and(|p| p.limit() == 0) {
-        write(cg, "pids", "pids.max", "0")?;
+        write(cg, resources, "pids", "pids.max", "0")?;
     }
     if let Some((k, tcp)) = kernel {
         kernel_memory(cg, "kernel", "memory.kmem.limit_in_bytes", k);
@@ -126,11 +123,11 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
             if let Some(o) = limit.hca_objects() {
                 line += &format!(" hca_object={o}");
             }
-            write(cg, "rdma", "rdma.max", &line)?;
+            write(cg, resources, "rdma", "rdma.max", &line)?;
         }
     }
-    if let Some(b) = resources.block_io().as_ref().filter(|_| !cg.unified) {
-        v1_blkio_weights(cg, b)?;
+    if !cg.unified {
+        v1_blkio_weights(cg, resources)?;
     }
     Ok(())
 }
@@ -139,7 +136,10 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
 /// leaf weights. Each goes to the CFQ file when the kernel has it, else to
 /// BFQ's (which has no leaf weights: asking for one is then an error
 /// naming the missing file).
-fn v1_blkio_weights(cg: &Cgroup, b: &oci_spec::runtime::LinuxBlockIo) -> Result<()> {
+fn v1_blkio_weights(cg: &Cgroup, resources: &LinuxResources) -> Result<()> {
+    let Some(b) = resources.block_io() else {
+        return Ok(());
+    };
     let Some(dir) = cg.dir_of("blkio") else {
         return Ok(());
     };
@@ -151,18 +151,16 @@ fn v1_blkio_weights(cg: &Cgroup, b: &oci_spec::runtime::LinuxBlockIo) -> Result<
         }
     };
     if let Some(w) = b.leaf_weight().filter(|w| *w > 0) {
-        write(cg, "blkio", "blkio.leaf_weight", &w.to_string())?;
+        write(cg, resources, "blkio", "blkio.leaf_weight", &w.to_string())?;
     }
     for d in b.weight_device().iter().flatten() {
         let dev = format!("{}:{}", d.major(), d.minor());
         if let Some(w) = d.weight() {
             let file = pick("blkio.weight_device", "blkio.bfq.weight_device");
-            write(cg, "blkio", file, &format!("{dev} {w}"))?;
+            write(cg, resources, "blkio", file, &format!("{dev} {w}"))?;
         }
         if let Some(w) = d.leaf_weight().filter(|w| *w > 0) {
-            write(
-                cg,
-                "blkio",
+            write(cg, resources, "blkio",
                 "blkio.leaf_weight_device",
                 &format!("{dev} {w}"),
             )?;
@@ -367,16 +365,24 @@ fn kernel_memory(cg: &Cgroup, field: &str, file: &str, value: Option<i64>) {
     }
 }
 
-fn write(cg: &Cgroup, controller: &str, file: &str, value: &str) -> Result<()> {
+fn write(
+    cg: &Cgroup,
+    resources: &LinuxResources,
+    controller: &str,
+    file: &str,
+    value: &str,
+) -> Result<()> {
     let dir = cg.dir_of(controller).ok_or_else(|| Error::Cgroup {
         what: format!("linux.resources ({file})"),
         err: format!("no {controller} controller on this host"),
     })?;
-    let path = dir.join(file);
-    fs::write(&path, value).map_err(|e| Error::Cgroup {
-        what: "linux.resources".into(),
-        err: format!("failed to write {value} to {}: {e}", path.display()),
-    })
+    // Never O_CREAT: cgroupfs refuses creating a file with EACCES, which
+    // would hide that the kernel has no such file.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join(file))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()))
+        .map_err(|e| refusal::io_refused(resources, file, value, &e))
 }
 
 #[cfg(test)]
