@@ -12,10 +12,35 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
+    /// Print the version (with libseccomp's and the spec's)
+    // Answered before clap parses (`asks_version`); here for --help.
+    #[arg(short = 'v', long = "version", short_alias = 'V')]
+    pub version: bool,
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Whether the arguments ask for the version: `-v`, `-V` or `--version`
+/// before the command, after any global flags (`berth --root DIR
+/// --version`, as scripts probe a runtime). Decided without clap, so that
+/// building the parser is paid only by commands.
+pub fn asks_version(args: &[std::ffi::OsString]) -> bool {
+    let mut args = args.iter().skip(1).map(|a| a.to_str().unwrap_or(""));
+    while let Some(arg) = args.next() {
+        match arg {
+            "-v" | "-V" | "--version" => return true,
+            "--root" | "--log" | "--log-format" => {
+                args.next();
+            }
+            "--rootless" => {}
+            "true" | "false" | "auto" => {}
+            a if a.starts_with('-') => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 #[derive(Args, Debug)]
@@ -316,5 +341,26 @@ impl Command {
             self,
             Command::Create(_) | Command::Run { .. } | Command::Exec(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_version;
+
+    #[test]
+    fn version_is_found_after_global_flags_only() {
+        let ask = |line: &str| {
+            let args: Vec<std::ffi::OsString> =
+                std::iter::once("berth").chain(line.split(' ')).map(Into::into).collect();
+            asks_version(&args)
+        };
+        assert!(ask("--version"));
+        assert!(ask("--root /run/x --log-format json -v"));
+        assert!(ask("--rootless auto --debug -V"));
+        assert!(ask("--root=/x --version"));
+        assert!(!ask("list --version"));
+        assert!(!ask("--root -v list"), "-v is --root's value");
+        assert!(!ask("run -b . -v"));
     }
 }

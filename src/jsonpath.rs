@@ -13,7 +13,16 @@ use serde::de::DeserializeOwned;
 /// Parses `bytes` as a T; on failure, the path of the field the error is
 /// about ("." for the document itself) and serde_json's error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, (String, serde_json::Error)> {
-    serde_json::from_slice(bytes).map_err(|e| (path_at(bytes, offset(bytes, &e)), e))
+    serde_json::from_slice(bytes).map_err(|e| {
+        // A document cut short is the file's fault, not the field it
+        // happened to end in.
+        let path = if e.is_eof() {
+            ".".to_string()
+        } else {
+            path_at(bytes, offset(bytes, &e))
+        };
+        (path, e)
+    })
 }
 
 /// The byte offset of the error's line and column (both counted from 1;

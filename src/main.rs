@@ -85,10 +85,7 @@ fn main() {
 fn run(args: Vec<std::ffi::OsString>) -> ! {
     // Handled before clap so that the version text (which asks libseccomp)
     // is built only when asked for, not on every create.
-    if matches!(
-        args.get(1).and_then(|a| a.to_str()),
-        Some("--version" | "-v" | "-V")
-    ) {
+    if cli::asks_version(&args) {
         println!("berth version {}", version::long());
         std::process::exit(0);
     }

@@ -287,8 +287,13 @@ impl State {
     /// only named in errors).
     pub fn parse(bytes: &[u8], path: &Path, id: &str) -> Result<State> {
         let damaged = |field: String, e: String| {
+            let at = if field == "." {
+                path.display().to_string()
+            } else {
+                format!("{} {field}", path.display())
+            };
             Error::config(
-                format!("{} {field}", path.display()),
+                at,
                 format!("{e} (the state is damaged: `berth delete -f {id}` removes it)"),
             )
         };
