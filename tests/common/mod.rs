@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+pub mod host;
+
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 /// The shared busybox rootfs, built once per test run.
@@ -191,8 +193,13 @@ impl Bundle {
         serde_json::from_str(&self.ok(&["state", &self.id])).expect("state JSON")
     }
 
+    /// The container's cgroup directories: one per v1 hierarchy, or the
+    /// one of a unified (cgroup v2) host.
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let rel = format!("berth-tests/{}", self.id);
+        if host::unified() {
+            return vec![Path::new("/sys/fs/cgroup").join(rel)];
+        }
         [
             "memory", "pids", "cpu", "devices", "freezer", "blkio", "cpuset", "cpuacct",
         ]
