@@ -228,9 +228,8 @@ fn terminal_without_console_socket_is_refused() {
 /// test says so and checks nothing it cannot.
 #[test]
 fn lsm_labels_without_the_lsm_are_refused() {
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|v| v.trim() == "Y");
-    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let apparmor = common::host::apparmor();
+    let selinux = common::host::selinux();
     let cases: Vec<Case> = vec![
         (
             "apparmor",
@@ -245,8 +244,9 @@ fn lsm_labels_without_the_lsm_are_refused() {
     ];
     for (name, patch, want) in cases {
         if (name == "apparmor" && apparmor) || (name != "apparmor" && selinux) {
-            eprintln!(
-                "skipped {name}: this host has the LSM enabled; the error path does not apply"
+            common::skip(
+                &format!("errors::lsm_labels_without_the_lsm_are_refused ({name})"),
+                "needs a host without this LSM: it is enabled here, so the label is valid",
             );
             continue;
         }
@@ -257,8 +257,11 @@ fn lsm_labels_without_the_lsm_are_refused() {
 
 #[test]
 fn mount_label_without_selinux_is_ignored_with_a_warning() {
-    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-        eprintln!("skipped: SELinux is enabled on this host, so the label applies");
+    if common::host::selinux() {
+        common::skip(
+            "errors::mount_label_without_selinux_is_ignored_with_a_warning",
+            "needs a host without SELinux: it is enabled here, so the label applies",
+        );
         return;
     }
     let mut b = Bundle::new("mountlabel", &["true"]);

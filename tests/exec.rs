@@ -181,9 +181,8 @@ fn exec_errors() {
 #[test]
 fn exec_lsm_flags_set_the_process_labels() {
     let b = running("exec-lsm");
-    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|v| v.trim() == "Y");
-    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let apparmor = common::host::apparmor();
+    let selinux = common::host::selinux();
     for (flag, value, enabled, want) in [
         (
             "--apparmor",
@@ -199,7 +198,10 @@ fn exec_lsm_flags_set_the_process_labels() {
         ),
     ] {
         if enabled {
-            eprintln!("{flag}: the LSM is enabled here; nothing to refuse");
+            common::skip(
+                &format!("exec::exec_lsm_flags_set_the_process_labels ({flag})"),
+                "needs a host without this LSM: it is enabled here, so the label is valid",
+            );
             continue;
         }
         let (code, _, err) = exec(&b, &[flag, value, &b.id, "true"]);

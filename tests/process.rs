@@ -72,24 +72,59 @@ fn user_groups_and_umask() {
     assert!(lines[4].ends_with("0000000000000000"), "{out}");
 }
 
+/// rlimits and oomScoreAdj, read back. Raising a hard limit above the
+/// runtime's own takes CAP_SYS_RESOURCE, which machines of this kind lack:
+/// probed, then the raised limit reads back, or berth's error names the
+/// rlimit and the kernel's EPERM.
 #[test]
 fn rlimits_and_oom_score_adj() {
-    let mut b = Bundle::new(
-        "rlimits",
-        &[
-            "sh",
-            "-c",
-            "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj",
-        ],
-    );
+    use common::host;
+    let hard = host::hard_limit(libc::RLIMIT_NOFILE);
+    let cap = host::cap_sys_resource();
+    let script = "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj";
+    let mut b = Bundle::new("rlimits", &["sh", "-c", script]);
     b.config["process"]["rlimits"] = json!([
         {"type": "RLIMIT_NOFILE", "soft": 500, "hard": 600},
         {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
     ]);
     b.config["process"]["oomScoreAdj"] = json!(123);
     let (code, out, err) = b.run();
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "500\n600\n0\n123\n");
+    if cap || hard >= 600 {
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, "500\n600\n0\n123\n");
+    } else {
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains("process.rlimits[0] RLIMIT_NOFILE soft 500 hard 600: setrlimit: EPERM"),
+            "{err}"
+        );
+    }
+    if hard == libc::RLIM_INFINITY {
+        common::skip(
+            "process::rlimits_and_oom_score_adj (above the hard limit)",
+            "needs a finite hard RLIMIT_NOFILE to go above: this host's is unlimited",
+        );
+        return;
+    }
+    let above = hard + 1;
+    let mut b = Bundle::new("rlimits-above", &["sh", "-c", "ulimit -Hn"]);
+    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 500, "hard": above}]);
+    let (code, out, err) = b.run();
+    // Not even CAP_SYS_RESOURCE raises RLIMIT_NOFILE past fs.nr_open.
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if cap && above <= nr_open {
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim(), above.to_string());
+    } else {
+        assert_eq!(code, 1, "{out}{err}");
+        let want =
+            format!("process.rlimits[0] RLIMIT_NOFILE soft 500 hard {above}: setrlimit: EPERM");
+        assert!(err.contains(&want), "{want}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
 }
 
 #[test]

@@ -65,15 +65,45 @@ fn run_rootless(name: &str, patch: impl FnOnce(&mut Value)) -> (bool, String, St
     )
 }
 
+/// Whether an unprivileged user may make a user namespace here: the
+/// kernel has them, and neither Debian's kernel.unprivileged_userns_clone
+/// nor Ubuntu's AppArmor restriction forbids it.
+fn unprivileged_userns() -> bool {
+    let sysctl = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
+    common::host::user_namespaces()
+        && sysctl("/proc/sys/kernel/unprivileged_userns_clone").is_none_or(|v| v != "0")
+        && sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").is_none_or(|v| v != "1")
+}
+
+/// Without unprivileged user namespaces the rootless run fails (and
+/// leaves nothing); the caller then skips what needs them.
+fn refused_without_userns(test: &str, result: (bool, String, String, bool)) {
+    let (ok, stdout, stderr, leftover) = result;
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(!leftover, "state left under $XDG_RUNTIME_DIR/berth");
+    common::skip(
+        test,
+        "needs user namespaces for unprivileged users: this host forbids them",
+    );
+}
+
 #[test]
 fn rootless_run() {
-    let (ok, stdout, stderr, leftover) = run_rootless("rootless", |c| {
+    let result = run_rootless("rootless", |c| {
         c["process"]["args"] = json!([
             "sh",
             "-c",
             "id -u; cat /proc/self/uid_map; echo > /dev/null && echo DEV"
         ]);
     });
+    if !unprivileged_userns() {
+        return refused_without_userns("rootless::rootless_run", result);
+    }
+    let (ok, stdout, stderr, leftover) = result;
     assert!(ok, "{stdout}{stderr}");
     let words: Vec<&str> = stdout.split_whitespace().collect();
     assert_eq!(words, ["0", "0", &UID.to_string(), "1", "DEV"], "{stdout}");
@@ -135,6 +165,13 @@ impl Drop for TestUser {
 /// removes them afterwards.
 #[test]
 fn rootless_with_subordinate_ids() {
+    if !common::host::command("newuidmap") || !common::host::command("newgidmap") {
+        common::skip(
+            "rootless::rootless_with_subordinate_ids",
+            "needs newuidmap and newgidmap (package uidmap): this host lacks them",
+        );
+        return;
+    }
     let _user = TestUser::create();
     let line = format!("{UID}:300000:65536\n");
     for f in ["/etc/subuid", "/etc/subgid"] {
@@ -155,6 +192,9 @@ fn rootless_with_subordinate_ids() {
     for f in ["/etc/subuid", "/etc/subgid"] {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         std::fs::write(f, text.replace(&line, "")).unwrap();
+    }
+    if !unprivileged_userns() {
+        return refused_without_userns("rootless::rootless_with_subordinate_ids", result);
     }
     let (ok, stdout, stderr, _) = result;
     assert!(ok, "{stdout}{stderr}");

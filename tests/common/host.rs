@@ -205,12 +205,30 @@ pub fn scheduler(disk: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Whether the kernel has a controller at all (v1 or v2), from
-/// /proc/cgroups.
-pub fn controller(name: &str) -> bool {
-    std::fs::read_to_string("/proc/cgroups").is_ok_and(|t| {
-        t.lines()
-            .filter(|l| !l.starts_with('#'))
-            .any(|l| l.split_whitespace().next() == Some(name) && l.ends_with('1'))
-    })
+/// Whether the running kernel is at least `major.minor`.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= (major, minor)
+}
+
+/// Whether a bind mount of the scratch directory can be idmapped: the
+/// kernel has mount_setattr's MOUNT_ATTR_IDMAP (5.12) and the filesystem
+/// under the directory supports it (ext4, xfs, btrfs, f2fs from 5.12,
+/// overlayfs from 5.19, tmpfs from 6.3).
+pub fn idmapped_mounts() -> bool {
+    let Ok(fs) = nix::sys::statfs::statfs(env!("CARGO_TARGET_TMPDIR")) else {
+        return false;
+    };
+    let since = match fs.filesystem_type().0 as u64 {
+        0xEF53 | 0x5846_5342 | 0x9123_683E | 0xF2F5_2010 => (5, 12),
+        0x794C_7630 => (5, 19),
+        0x0102_1994 => (6, 3),
+        _ => return false,
+    };
+    kernel_at_least(since.0, since.1)
 }
