@@ -33,7 +33,12 @@ fn damaged_state_json_is_named_and_delete_force_recovers() {
             // kill every process on the host (this test's among them).
             "hierarchy root" => {
                 let mut s: serde_json::Value = serde_json::from_slice(&text).unwrap();
-                s["cgroup"]["dirs"] = serde_json::json!(["/sys/fs/cgroup/pids"]);
+                let root = if common::host::unified() {
+                    "/sys/fs/cgroup"
+                } else {
+                    "/sys/fs/cgroup/pids"
+                };
+                s["cgroup"]["dirs"] = serde_json::json!([root]);
                 serde_json::to_vec(&s).unwrap()
             }
             _ => b"{\"id\": 7, garbage".to_vec(),

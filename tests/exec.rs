@@ -216,21 +216,7 @@ fn exec_lsm_flags_set_the_process_labels() {
 #[test]
 fn exec_into_a_paused_container() {
     let b = running("exec-paused");
-    let state = b
-        .cgroup_dirs()
-        .into_iter()
-        .map(|d| d.join("freezer.state"))
-        .find(|f| f.exists())
-        .expect("a v1 freezer cgroup");
-    let set = |v: &str| {
-        std::fs::write(&state, v).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::read_to_string(&state).unwrap().trim() != v {
-            assert!(Instant::now() < deadline, "freezer did not reach {v}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    set("FROZEN");
+    b.set_frozen(true);
     let (code, _, err) = exec(&b, &[&b.id, "true"]);
     assert_eq!(code, 1);
     assert!(
@@ -247,7 +233,7 @@ fn exec_into_a_paused_container() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    set("THAWED");
+    b.set_frozen(false);
     let out = waiting.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");

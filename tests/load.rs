@@ -136,17 +136,6 @@ fn assert_listed(b: &Bundle, ids: &BTreeSet<String>, status: &str) {
     assert_eq!(&listed, ids);
 }
 
-fn freezer_state(b: &Bundle) -> String {
-    let dir = b
-        .cgroup_dirs()
-        .into_iter()
-        .find(|d| d.starts_with("/sys/fs/cgroup/freezer"));
-    std::fs::read_to_string(dir.unwrap().join("freezer.state"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn fifty_containers_together() {
     subreaper();
@@ -180,7 +169,7 @@ fn fifty_containers_together() {
         par(&all, 50, |b| b.ok(&[verb, &b.id]));
         for b in &all {
             assert_eq!(b.state()["status"], status, "{}", b.id);
-            assert_eq!(freezer_state(b), frozen, "{}", b.id);
+            assert_eq!(b.freezer_state(), frozen, "{}", b.id);
         }
         assert_listed(&all[0], &ids, status);
     }

@@ -209,6 +209,56 @@ impl Bundle {
     }
 }
 
+impl Bundle {
+    /// The cgroup whose freezer pause uses: v1's freezer hierarchy, or the
+    /// one cgroup of a unified host.
+    fn freezer_dir(&self) -> PathBuf {
+        self.cgroup_dirs()
+            .into_iter()
+            .find(|d| host::unified() || d.starts_with("/sys/fs/cgroup/freezer"))
+            .expect("a freezer cgroup")
+    }
+
+    /// The container cgroup's freezer state, FROZEN or THAWED: v1's
+    /// freezer.state (FREEZING counts as not yet frozen), or a unified
+    /// host's `frozen` line of cgroup.events.
+    pub fn freezer_state(&self) -> String {
+        let dir = self.freezer_dir();
+        if host::unified() {
+            let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap();
+            let frozen = events.lines().any(|l| l == "frozen 1");
+            return if frozen { "FROZEN" } else { "THAWED" }.into();
+        }
+        let state = std::fs::read_to_string(dir.join("freezer.state")).unwrap();
+        if state.trim() == "FROZEN" {
+            "FROZEN".into()
+        } else {
+            "THAWED".into()
+        }
+    }
+
+    /// Freezes or thaws the container's cgroup behind berth's back (v1
+    /// freezer.state or v2 cgroup.freeze) and waits until the kernel has.
+    pub fn set_frozen(&self, frozen: bool) {
+        let dir = self.freezer_dir();
+        let (file, value) = match (host::unified(), frozen) {
+            (true, f) => ("cgroup.freeze", if f { "1" } else { "0" }),
+            (false, true) => ("freezer.state", "FROZEN"),
+            (false, false) => ("freezer.state", "THAWED"),
+        };
+        std::fs::write(dir.join(file), value).unwrap();
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.freezer_state() != want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "freezer did not reach {want}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = Command::new(BERTH)
