@@ -27,3 +27,55 @@ userns_config() {
 		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 		| .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]'
 }
+
+# What this host offers, probed when a test runs (kernel builds differ in
+# their controller files, disks and schedulers): docs/TESTING.md lists who
+# asks what.
+
+# v1_file CONTROLLER FILE: whether a cgroup of that v1 hierarchy has FILE
+# on this kernel (BFQ's or CFQ's weights, memsw, kmem, cpu burst and idle,
+# the realtime budget), probed in a cgroup made and removed for it (some
+# files exist only below the root).
+v1_file() {
+	local probe=/sys/fs/cgroup/$1/berth-probe-$$-${BATS_TEST_NUMBER:-0} found=1
+	mkdir "$probe" 2>/dev/null || return 1
+	if [ -e "$probe/$2" ]; then found=0; fi
+	rmdir "$probe"
+	return "$found"
+}
+
+# v1_write_holds CONTROLLER FILE VALUE: whether VALUE written to FILE of a
+# probe cgroup reads back (6.x kernels keep memory.kmem.limit_in_bytes but
+# hold no limit in it).
+v1_write_holds() {
+	local probe=/sys/fs/cgroup/$1/berth-probe-$$-${BATS_TEST_NUMBER:-0} held=1
+	mkdir "$probe" 2>/dev/null || return 1
+	if echo "$3" >"$probe/$2" 2>/dev/null && [ "$(cat "$probe/$2")" = "$3" ]; then
+		held=0
+	fi
+	rmdir "$probe"
+	return "$held"
+}
+
+# disk_dev: MAJOR:MINOR of the whole disk under the run's scratch
+# directory (a partition's parent); empty when it is on no block device.
+disk_dev() {
+	local sys
+	sys=$(readlink -f "/sys/dev/block/$(stat -c '%Hd:%Ld' "$WORK")" 2>/dev/null) || return 0
+	if [ -e "$sys/partition" ]; then sys=${sys%/*}; fi
+	cat "$sys/dev" 2>/dev/null || true
+}
+
+# lacks FIELD VALUE: create refuses FIELD (below linux.resources) set to
+# VALUE in one line naming both and that this kernel has no file for it.
+lacks() {
+	refused "linux.resources.$1: $2: this kernel has no"
+}
+
+# v1_or_skip: the test reads limits back from cgroup v1 hierarchies; a
+# unified host runs the same checks in tests/vm/cgroup-v2.sh's VM.
+v1_or_skip() {
+	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+		skip "needs cgroup v1 hierarchies: this host is cgroup v2 (tests/vm/cgroup-v2.sh covers it)"
+	fi
+}
