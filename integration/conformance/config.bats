@@ -43,6 +43,38 @@ lacks() {
 	[[ ,$1, != *,$2,* ]]
 }
 
+# kernel_at_least X.Y: the running kernel is X.Y or newer.
+kernel_at_least() {
+	[ "$(printf '%s\n' "$1" "$(uname -r | cut -d- -f1)" | sort -V | head -1)" = "$1" ]
+}
+
+# idmap_or_refused DIR...: an idmapped mount needs Linux 5.12 and a
+# filesystem that has them (ext4, xfs, btrfs, f2fs; overlayfs from 5.19,
+# tmpfs from 6.3). Where the filesystem of a DIR lacks them, create fails
+# naming the mount and mount_setattr, and the test skips the rest.
+idmap_or_refused() {
+	local d fs since
+	for d in "$@"; do
+		fs=$(stat -f -c %T "$d")
+		case $fs in
+		ext2/ext3 | xfs | btrfs | f2fs) since=5.12 ;;
+		overlayfs) since=5.19 ;;
+		tmpfs) since=6.3 ;;
+		*) since=99 ;;
+		esac
+		if ! kernel_at_least "$since"; then
+			refused "idmapped mount of" "mount_setattr"
+			skip "needs idmapped mounts on $fs (Linux $since): this host lacks them"
+		fi
+	done
+}
+
+# cap_sys_resource: CAP_SYS_RESOURCE (24) is in the bounding set (it is
+# not on machines of this kind).
+cap_sys_resource() {
+	(((0x$(awk '/^CapBnd:/ {print $2}' /proc/self/status) >> 24) & 1))
+}
+
 # source_tree: $BUNDLE/src, a host directory with a file, and a tmpfs
 # mounted on its sub/ (so rbind has a mount below it to take along).
 source_tree() {
@@ -449,6 +481,7 @@ tags_of() {
 	source_tree
 	config --arg s "$BUNDLE/src" '.mounts += [{destination: "/m", type: "none", source: $s, options: ["rbind", "idmap"],
 		uidMappings: [{containerID: 0, hostID: 1000, size: 1}], gidMappings: [{containerID: 0, hostID: 2000, size: 1}]}]'
+	idmap_or_refused "$BUNDLE/src"
 	mountinfo_of /m
 	has "$opts" idmapped
 	# Files the host's root owns appear as the mapped ids.
@@ -460,6 +493,7 @@ tags_of() {
 	source_tree
 	config --arg s "$BUNDLE/src" '.mounts += [{destination: "/m", type: "none", source: $s, options: ["rbind", "ridmap"],
 		uidMappings: [{containerID: 0, hostID: 1000, size: 1}], gidMappings: [{containerID: 0, hostID: 2000, size: 1}]}]'
+	idmap_or_refused "$BUNDLE/src" "$BUNDLE/src/sub"
 	run_in stat -c '%u %g' /m/file /m/sub/file
 	[ "$output" = "$(printf '1000 2000\n1000 2000')" ]
 	mountinfo_of /m
@@ -473,7 +507,11 @@ tags_of() {
 		.linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}] |
 		.linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}] |
 		.mounts |= map(select(.type != "cgroup" and .type != "sysfs"))'
+	if [ ! -e /proc/self/ns/user ]; then
+		skip "needs user namespaces: this kernel has none"
+	fi
 	chown -R 100000:100000 "$BUNDLE/rootfs"
+	idmap_or_refused "$BUNDLE/src"
 	# The container's root (host uid 100000) walks down to its rootfs.
 	local mode
 	mode=$(stat -c %a "$WORK")
@@ -550,6 +588,21 @@ tags_of() {
 		{type: "RLIMIT_NOFILE", soft: 500, hard: 1000},
 		{type: "RLIMIT_CORE", soft: 1024, hard: 2048},
 		{type: "RLIMIT_MSGQUEUE", soft: 4096, hard: 8192}]'
+	# Without CAP_SYS_RESOURCE no hard limit goes above the runtime's own:
+	# then berth's error names the rlimit and the kernel's EPERM.
+	local i=0 l what type soft hard have
+	for l in "open files:RLIMIT_NOFILE:500:1000" "core file size:RLIMIT_CORE:1024:2048" \
+		"msgqueue size:RLIMIT_MSGQUEUE:4096:8192"; do
+		IFS=: read -r what type soft hard <<<"$l"
+		have=$(awk -v w="Max $what" 'index($0, w) == 1 {print $(NF-1)}' /proc/self/limits)
+		if ! cap_sys_resource && [ "$have" != unlimited ] && [ "$have" -lt "$hard" ]; then
+			run_in true
+			[ "$status" -ne 0 ]
+			[[ $output == *"process.rlimits[$i] $type soft $soft hard $hard: setrlimit: EPERM"* ]]
+			skip "needs CAP_SYS_RESOURCE or a hard $type of at least $hard: this host has $have"
+		fi
+		i=$((i + 1))
+	done
 	run_in sh -c 'grep -E "^Max (open files|core file size|msgqueue size)" /proc/self/limits | awk "{print \$(NF-2), \$(NF-1)}"'
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf '1024 2048\n500 1000\n4096 8192')" ]

@@ -22,6 +22,7 @@ ns_link() {
 # uid/gid 100000 (65536 ids). The run's scratch directory (0700) is opened
 # to others, so that the mapped root can reach the bundle.
 userns_config() {
+	needs_ns user
 	chmod 755 "$WORK"
 	config '.linux.namespaces += [{"type": "user"}]
 		| .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
@@ -66,9 +67,9 @@ disk_dev() {
 	cat "$sys/dev" 2>/dev/null || true
 }
 
-# lacks FIELD VALUE: create refuses FIELD (below linux.resources) set to
+# kernel_lacks FIELD VALUE: create refuses FIELD (below linux.resources) set to
 # VALUE in one line naming both and that this kernel has no file for it.
-lacks() {
+kernel_lacks() {
 	refused "linux.resources.$1: $2: this kernel has no"
 }
 
@@ -77,5 +78,18 @@ lacks() {
 v1_or_skip() {
 	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
 		skip "needs cgroup v1 hierarchies: this host is cgroup v2 (tests/vm/cgroup-v2.sh covers it)"
+	fi
+}
+
+# needs_ns TYPE: skips the test where this kernel has no TYPE namespaces
+# (time: Linux 5.6 and CONFIG_TIME_NS; user: also off when
+# user.max_user_namespaces is 0). tests/namespaces.rs asserts berth's error
+# for the same case.
+needs_ns() {
+	if [ ! -e "/proc/self/ns/$1" ]; then
+		skip "needs $1 namespaces: this kernel has none"
+	fi
+	if [ "$1" = user ] && [ "$(cat /proc/sys/user/max_user_namespaces)" = 0 ]; then
+		skip "needs user namespaces: user.max_user_namespaces is 0 on this host"
 	fi
 }
