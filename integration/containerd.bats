@@ -71,11 +71,16 @@ teardown_file() {
 	crun_d plain -- sleep 1000
 	assert_berth_state "$STATE" plain
 	run c task exec --exec-id cg plain cat /proc/self/cgroup
-	assert_contains "$output" "memory:/$NS/plain"
+	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+		assert_contains "$output" "0::/$NS/plain"
+	else
+		assert_contains "$output" "memory:/$NS/plain"
+	fi
 	remove plain
 }
 
 @test "containerd: ctr run with a memory limit sets the task's memory cgroup" {
+	v1_or_skip
 	crun_d limited --memory-limit 209715200 -- sleep 1000
 	assert_eq "$(cat "/sys/fs/cgroup/memory/$NS/limited/memory.limit_in_bytes")" 209715200
 	remove limited

@@ -38,6 +38,10 @@ wait_until() {
 sandbox_start() {
 	local name=$1
 	shift
+	# The sandbox's uplink is a veth pair: probed in a throwaway namespace.
+	if ! unshare --net ip link add berthprobe0 type veth peer name berthprobe1 2>/dev/null; then
+		skip "needs the veth link type (module veth) for the engine's sandbox: this host lacks it"
+	fi
 	unshare --mount --net --pid --fork --kill-child --mount-proc --propagation private \
 		tini -s -g -- "$INTEGRATION/sandbox-init" "$@" \
 		</dev/null >"$WORK/$name.log" 2>&1 3>&- &
@@ -255,4 +259,53 @@ pty_size() {
 pty_end() {
 	wait_until 15 test -s "$WORK/$1.status"
 	cat "$WORK/$1.status"
+}
+
+# What this host offers, probed when a test runs (docs/TESTING.md lists who
+# asks what).
+
+# v1_or_skip: the test reads the container's cgroup v1 files (from inside,
+# or under /sys/fs/cgroup/CONTROLLER on the host).
+v1_or_skip() {
+	if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+		skip "needs cgroup v1 hierarchies: this host is cgroup v2 (tests/vm/cgroup-v2.sh covers v2)"
+	fi
+}
+
+# host_memsw: this kernel has swap accounting (memory.memsw.* files).
+host_memsw() {
+	[ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ]
+}
+
+# hard_limit FLAG MAX: this host's hard limit for ulimit's FLAG (n: nofile,
+# u: nproc), at most MAX: what an engine may give containers without
+# CAP_SYS_RESOURCE, which machines of this kind lack.
+hard_limit() {
+	local h
+	h=$(ulimit -H"$1")
+	if [ "$h" = unlimited ] || [ "$h" -gt "$2" ]; then h=$2; fi
+	echo "$h"
+}
+
+# The container's memory limit and swap limit (no-memsw without swap
+# accounting), for assert_memory_swap.
+# shellcheck disable=SC2016 # expanded in the container
+MEMORY_SWAP='cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo no-memsw'
+
+# assert_memory_swap OUTPUT STATUS: of a container run with 200M of memory
+# and 300M of memory+swap printing $MEMORY_SWAP. With swap accounting both
+# read back; without it the engine drops the swap limit (with its own
+# warning) and the memory limit holds, or passes it and berth's refusal
+# names linux.resources.memory.swap and why.
+assert_memory_swap() {
+	if host_memsw; then
+		[ "$2" -eq 0 ]
+		assert_eq "$1" "$(printf '209715200\n314572800')"
+	elif [ "$2" -eq 0 ]; then
+		assert_eq "$(tail -2 <<<"$1")" "$(printf '209715200\nno-memsw')"
+	else
+		assert_contains "$1" "linux.resources.memory.swap: "
+		assert_contains "$1" "this kernel has no swap accounting"
+	fi
 }

@@ -48,9 +48,15 @@ run_d() { berth run -d -b "$W/$1" "$1" >"$W/$1.out" 2>"$W/$1.err" </dev/null; }
 run_fg() { berth run -b "$W/$1" "$1" 2>&1; }
 
 echo "# v2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+# The VM's virtio disk: its major is allocated when the driver registers
+# (254 when it is the first dynamic one), so read, not assumed.
+DEV=$(cat /sys/block/vda/dev)
+MAJ=${DEV%:*}
+MIN=${DEV#*:}
+echo "# vda is $DEV"
 
 # The seeds' experiments and every other resource, read back.
-bundle write '["sleep","1000"]' '{"memory":{"limit":209715200,"swap":314572800,"reservation":104857600,"kernel":50000000},"cpu":{"shares":512,"quota":50000,"period":100000,"burst":10000,"idle":0,"cpus":"0","mems":"0"},"pids":{"limit":77},"blockIO":{"throttleWriteBpsDevice":[{"major":254,"minor":0,"rate":31457280}],"throttleReadIOPSDevice":[{"major":254,"minor":0,"rate":1000}]},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],"unified":{"memory.high":"262144000"}}'
+bundle write '["sleep","1000"]' '{"memory":{"limit":209715200,"swap":314572800,"reservation":104857600,"kernel":50000000},"cpu":{"shares":512,"quota":50000,"period":100000,"burst":10000,"idle":0,"cpus":"0","mems":"0"},"pids":{"limit":77},"blockIO":{"throttleWriteBpsDevice":[{"major":'"$MAJ"',"minor":'"$MIN"',"rate":31457280}],"throttleReadIOPSDevice":[{"major":'"$MAJ"',"minor":'"$MIN"',"rate":1000}]},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}],"unified":{"memory.high":"262144000"}}'
 run_d write
 err=$(cat "$W/write.err")
 has "kernel memory accepted with a warning" "$err" "linux.resources.memory.kernel: 50000000 ignored"
@@ -64,7 +70,7 @@ eq "cpu.idle" "$(val write cpu.idle)" 0
 eq "cpuset.cpus" "$(val write cpuset.cpus)" 0
 eq "cpuset.mems" "$(val write cpuset.mems)" 0
 eq "pids.max" "$(val write pids.max)" 77
-eq "io.max" "$(val write io.max)" "254:0 rbps=max wbps=31457280 riops=1000 wiops=max"
+eq "io.max" "$(val write io.max)" "$DEV rbps=max wbps=31457280 riops=1000 wiops=max"
 eq "hugetlb.2MB.max" "$(val write hugetlb.2MB.max)" 4194304
 eq "unified memory.high" "$(val write memory.high)" 262144000
 pid=$(berth state write | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
@@ -110,7 +116,7 @@ has "memory.events counts the kill" "$(val oom memory.events)" "oom_kill 1"
 berth delete -f oom
 
 # The eBPF device filter: a node the config makes but the rules deny.
-bundle dev '["sh","-c","exec 2>/dev/stdout; head -c 1 /dev/disk; head -c 0 /dev/null; echo rc=$?"]' '{"devices":[{"allow":false,"access":"rwm"}]}' '[]' '[{"path":"/dev/disk","type":"b","major":254,"minor":0,"fileMode":384}]'
+bundle dev '["sh","-c","exec 2>/dev/stdout; head -c 1 /dev/disk; head -c 0 /dev/null; echo rc=$?"]' '{"devices":[{"allow":false,"access":"rwm"}]}' '[]' '[{"path":"/dev/disk","type":"b","major":'"$MAJ"',"minor":'"$MIN"',"fileMode":384}]'
 out=$(run_fg dev)
 has "the device filter denies /dev/disk" "$out" "Operation not permitted"
 has "the default devices stay allowed" "$out" "rc=0"
@@ -119,9 +125,9 @@ has "the default devices stay allowed" "$out" "rc=0"
 bundle pids '["sh","-c","exec 2>/dev/stdout; for i in 1 2 3 4 5 6 7 8; do (sleep 1) \& done; wait; true"]' '{"pids":{"limit":4}}'
 has "pids.max stops forks" "$(run_fg pids)" "can't fork"
 
-# The write throttle, measured with dd on /dev/vda (254:0).
+# The write throttle, measured with dd on /dev/vda.
 if grep -q " /mnt/scratch " /proc/mounts; then
-    bundle dd '["sh","-c","read a x </proc/uptime; dd if=/dev/zero of=/data/f bs=1M count=45 oflag=direct 2>/dev/null; read b x </proc/uptime; echo $a $b"]' '{"blockIO":{"throttleWriteBpsDevice":[{"major":254,"minor":0,"rate":31457280}]}}' '[{"destination":"/data","type":"bind","source":"/mnt/scratch","options":["rbind","rw"]}]'
+    bundle dd '["sh","-c","read a x </proc/uptime; dd if=/dev/zero of=/data/f bs=1M count=45 oflag=direct 2>/dev/null; read b x </proc/uptime; echo $a $b"]' '{"blockIO":{"throttleWriteBpsDevice":[{"major":'"$MAJ"',"minor":'"$MIN"',"rate":31457280}]}}' '[{"destination":"/data","type":"bind","source":"/mnt/scratch","options":["rbind","rw"]}]'
     t=$(run_fg dd)
     rate=$(echo "$t" | awk '{ if (NF == 2) printf "%d", 45 * 1.048576 / ($2 - $1) }')
     if [ -n "$rate" ] && [ "$rate" -ge 18 ] && [ "$rate" -le 36 ]; then
