@@ -92,6 +92,13 @@ struct NotifResp {
 
 #[test]
 fn notify_hands_the_fd_and_state_to_the_listener() {
+    if !common::host::seccomp_action("user_notif") {
+        common::skip(
+            "seccomp::notify_hands_the_fd_and_state_to_the_listener",
+            "needs seccomp user notification (Linux 5.0, user_notif in /proc/sys/kernel/seccomp/actions_avail): this kernel lacks it",
+        );
+        return;
+    }
     let mut b = with_profile(
         "seccomp-notify",
         "mkdir /dev/shm/x 2>&1; echo status=$?",

@@ -232,3 +232,10 @@ pub fn idmapped_mounts() -> bool {
     };
     kernel_at_least(since.0, since.1)
 }
+
+/// Whether the kernel's seccomp has `action` (as
+/// /proc/sys/kernel/seccomp/actions_avail names it: user_notif, log, ...).
+pub fn seccomp_action(action: &str) -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail")
+        .is_ok_and(|t| t.split_whitespace().any(|a| a == action))
+}
