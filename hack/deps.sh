@@ -18,11 +18,11 @@ for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-    echo "deps: installing$missing"
+    echo "deps: apt-get update, then installing$missing"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    apt-get update -q
     # shellcheck disable=SC2086 # word splitting of the package list is meant
-    apt-get install -y -qq $missing >/dev/null
+    apt-get install -y -q $missing
 fi
 # The default seccomp profiles docker (moby 20.10, as Debian's docker.io) and
 # podman (containers-common) generate configs from, for the seccomp tests.

@@ -351,8 +351,10 @@ mod tests {
     #[test]
     fn version_is_found_after_global_flags_only() {
         let ask = |line: &str| {
-            let args: Vec<std::ffi::OsString> =
-                std::iter::once("berth").chain(line.split(' ')).map(Into::into).collect();
+            let args: Vec<std::ffi::OsString> = std::iter::once("berth")
+                .chain(line.split(' '))
+                .map(Into::into)
+                .collect();
             asks_version(&args)
         };
         assert!(ask("--version"));

@@ -165,6 +165,17 @@ pub fn recv_fd(socket: &impl AsRawFd) -> Result<OwnedFd> {
     ))
 }
 
+/// The master of the pty a foreground `run` or `exec` made for its
+/// process, sized as berth's own terminal before the process starts: a
+/// process that asks for its size at once (`stty size`) must not see 0x0.
+pub fn recv_master(socket: &impl AsRawFd) -> Result<OwnedFd> {
+    let master = recv_fd(socket)?;
+    if let Some(ws) = window_size(0) {
+        set_window_size(master.as_raw_fd(), &ws);
+    }
+    Ok(master)
+}
+
 /// The terminal size of `fd`, if it is a terminal.
 pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
     let mut ws = libc::winsize {

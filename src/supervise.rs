@@ -37,14 +37,13 @@ pub fn supervise(
     mut notify: Option<Relay>,
 ) -> anyhow::Result<i32> {
     let stdin = std::io::stdin();
-    let raw = master.as_ref().and_then(|m| {
+    // The pty got berth's window size before the process started
+    // (console::recv_master); SIGWINCH carries later changes.
+    let raw = master.as_ref().and_then(|_| {
         let saved = termios::tcgetattr(&stdin).ok()?;
         let mut r = saved.clone();
         termios::cfmakeraw(&mut r);
         termios::tcsetattr(&stdin, SetArg::TCSANOW, &r).ok()?;
-        if let Some(ws) = crate::console::window_size(0) {
-            crate::console::set_window_size(m.as_raw_fd(), &ws);
-        }
         Some(saved)
     });
     let mut stdin_open = master.is_some();

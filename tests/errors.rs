@@ -124,7 +124,7 @@ fn broken_json_and_missing_config() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("ociVersion: EOF while parsing a value"),
+        err.contains(": config.json: EOF while parsing a value"),
         "{err}"
     );
     let out = std::process::Command::new(common::BERTH)

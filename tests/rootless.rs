@@ -123,6 +123,8 @@ struct TestUser;
 
 impl TestUser {
     fn create() -> TestUser {
+        // An earlier run that was killed before its Drop left the account.
+        drop(TestUser);
         let id = UID.to_string();
         let st = Command::new("groupadd")
             .args(["-g", &id, "berth-rootless-test"])
@@ -150,7 +152,10 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg("berth-rootless-test").status();
+        let _ = Command::new("userdel")
+            .arg("berth-rootless-test")
+            .stderr(std::process::Stdio::null())
+            .status();
         // userdel takes the user's own group along; this covers a failed
         // useradd.
         let _ = Command::new("groupdel")

@@ -122,20 +122,22 @@ pub fn refused(
     errno: Option<i32>,
     err: &str,
 ) -> Error {
-    let Some(field) = field_of(file) else {
-        let field = if file.contains('.') && !file.contains('/') {
-            format!("linux.resources.unified.{file}")
-        } else {
-            "linux.resources".into()
-        };
-        return Error::config(field, reason(file, errno, err));
+    let (field, value) = match field_of(file) {
+        Some(field) => (
+            format!("linux.resources.{field}"),
+            value
+                .map(|v| v.trim().to_string())
+                .or_else(|| value_at(resources, field)),
+        ),
+        // Any other file is one of linux.resources.unified's keys.
+        None => (
+            format!("linux.resources.unified.{file}"),
+            value.map(|v| v.trim().to_string()),
+        ),
     };
-    let value = value
-        .map(|v| v.trim().to_string())
-        .or_else(|| value_at(resources, field));
     let why = reason(file, errno, err);
     Error::config(
-        format!("linux.resources.{field}"),
+        field,
         match value {
             Some(v) => format!("{v}: {why}"),
             None => why,
@@ -225,5 +227,11 @@ mod tests {
         );
         let other = from_libcgroups(&dirs, &res("{}"), "mount point error: x").to_string();
         assert_eq!(other, "linux.resources: mount point error: x");
+        let msg = "failed to write bogus to /sys/fs/cgroup/memory/c/memory.high: Invalid argument (os error 22)";
+        let e = from_libcgroups(&dirs, &res("{}"), msg).to_string();
+        assert_eq!(
+            e,
+            "linux.resources.unified.memory.high: bogus: the kernel refused it in memory.high (invalid argument)"
+        );
     }
 }

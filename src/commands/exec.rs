@@ -69,7 +69,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         write_pid_file(p, pid)?;
     }
     let master = match &own_console {
-        Some(sock) => Some(crate::console::recv_fd(sock)?),
+        Some(sock) => Some(crate::console::recv_master(sock)?),
         None => None,
     };
     channel

@@ -34,7 +34,7 @@ pub fn run(
     let created =
         crate::create::create(root, args, StartBy::Channel, true, systemd).with_context(ctx)?;
     let master = match &created.console {
-        Some(sock) => Some(crate::console::recv_fd(sock)?),
+        Some(sock) => Some(crate::console::recv_master(sock)?),
         None => None,
     };
     let notify = crate::notify::Relay::listen(&root.join(&args.id))?;
