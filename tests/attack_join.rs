@@ -54,7 +54,10 @@ fn joined_pid_namespace_never_shows_the_host_root() {
     attacker.write_config();
     let bundle = attacker.dir.display().to_string();
     let mut run = attacker.spawn("attacker", &["run", "-b", &bundle, &attacker.id]);
-    wait_for(&attacker_root.join("tmp/ready"), &attacker.dir.join("attacker.err"));
+    wait_for(
+        &attacker_root.join("tmp/ready"),
+        &attacker.dir.join("attacker.err"),
+    );
     let pid = attacker.state()["pid"].as_i64().unwrap();
 
     let mut joiner = Bundle::new("join-victim", &["true"]);
@@ -95,7 +98,10 @@ fn joined_pid_namespace_never_shows_the_host_root() {
     }
     assert!(status.success(), "the attacker failed: {said}");
     assert!(said.contains("DONE"), "the attacker did not finish: {said}");
-    assert!(failed.is_empty(), "creates failed: {failed:?}; hits {hits:?}");
+    assert!(
+        failed.is_empty(),
+        "creates failed: {failed:?}; hits {hits:?}"
+    );
     assert!(
         hits.is_empty() && written.is_empty(),
         "{} of {CREATES} inits reachable through /proc/PID/root or cwd: {hits:?}, files {written:?}",
