@@ -226,7 +226,13 @@ fn finish(root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
         .resolve(dest)
         .map_err(|e| Error::path("resolve mount", dest, e))?;
     if needs_bind_flags {
-        apply_flags(top.as_fd(), extra, opts.cleared, dest)?;
+        apply_flags(
+            top.as_fd(),
+            extra,
+            opts.cleared,
+            opts.flags.contains(MsFlags::MS_REC),
+            dest,
+        )?;
     }
     for p in &opts.propagation {
         mount(
