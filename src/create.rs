@@ -118,6 +118,7 @@ pub fn create(
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
+    refuse_reachable_root(&spec, args.no_pivot)?;
     let joins = namespaces::open_joins(&plan, &spec)?;
     let idmap_trees = crate::idmap::prepare(&spec, &bundle)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -323,6 +324,37 @@ pub fn create(
         channel: (start_by == StartBy::Channel).then_some(ours),
         console: console.and_then(|(_, ours)| ours),
     })
+}
+
+/// A joined pid namespace holds processes that are not the container's:
+/// any of them with CAP_SYS_PTRACE walks `/proc/PID/root/..` of the
+/// container's processes. Only pivot_root into a mount namespace of the
+/// container's own leaves nothing above that root; a chroot (--no-pivot,
+/// or no mount namespace) keeps the host's root beneath it.
+fn refuse_reachable_root(spec: &Spec, no_pivot: bool) -> Result<()> {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    let joined_pid = namespaces.iter().position(|n| {
+        n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_some()
+    });
+    match joined_pid {
+        Some(i) if no_pivot || !init::has_mount_ns(spec) => Err(Error::config(
+            format!("linux.namespaces[{i}].path"),
+            format!(
+                "joining a pid namespace needs pivot_root into a mount namespace ({}): \
+                 its other processes would reach the host's root through /proc/PID/root/..",
+                if no_pivot {
+                    "--no-pivot was given"
+                } else {
+                    "the config has none"
+                }
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The container's cgroup, made and locked (`Cgroup::claim`), with its

@@ -12,13 +12,14 @@ use serde_json::json;
 
 /// Issue 14, item 7. A container with CAP_SYS_PTRACE owns a pid namespace;
 /// another container joins it. The first watches for every new pid and
-/// writes through its `/proc/PID/root` and `/proc/PID/cwd`: while the
+/// writes through its `/proc/PID/root`, `cwd` and `fd/N`: while the
 /// joining init still had the host's root (before pivot_root), that wrote
 /// files on the host. No try may succeed: no process of berth's may be in
 /// that namespace while its root or cwd reaches the host.
 #[test]
 fn joined_pid_namespace_never_shows_the_host_root() {
     const CREATES: usize = 20;
+    const NO_PIVOT: usize = 5;
     let mut attacker = Bundle::new("join-attacker", &["sh", "-c", ""]);
     let host_dir = attacker.dir.join("host-target");
     std::fs::create_dir(&host_dir).unwrap();
@@ -33,6 +34,10 @@ fn joined_pid_namespace_never_shows_the_host_root() {
             [ "$p" = 1 ] && continue
             if echo "$p" 2>/dev/null > "$d/root{host}/root-$p"; then echo "HIT root $p"; fi
             if echo "$p" 2>/dev/null > "$d/cwd/cwd-$p"; then echo "HIT cwd $p"; fi
+            if echo "$p" 2>/dev/null > "$d/root/../..{host}/up-$p"; then echo "HIT up $p"; fi
+            for f in "$d"/fd/*; do
+              if echo "$p" 2>/dev/null > "$f/fd-$p"; then echo "HIT fd $p $f"; fi
+            done
           done
         done
         echo DONE
@@ -60,7 +65,11 @@ fn joined_pid_namespace_never_shows_the_host_root() {
     );
     let pid = attacker.state()["pid"].as_i64().unwrap();
 
-    let mut joiner = Bundle::new("join-victim", &["true"]);
+    // Its /proc is the joined namespace's: pid 1 there is the attacker.
+    let mut joiner = Bundle::new(
+        "join-victim",
+        &["grep", "-q", "tmp/ready", "/proc/1/cmdline"],
+    );
     let mut private = joiner.private_rootfs();
     private = private.canonicalize().unwrap();
     let namespaces = joiner.config["linux"]["namespaces"].as_array_mut().unwrap();
@@ -76,6 +85,17 @@ fn joined_pid_namespace_never_shows_the_host_root() {
             failed.push(format!("{out}{err}").trim().to_string());
         }
     }
+    // A chroot keeps the host's root beneath the container's: `..` from
+    // /proc/PID/root climbs to it, at any time. Refused.
+    let refusal = "linux.namespaces[0].path: joining a pid namespace needs pivot_root";
+    let mut chrooted = Vec::new();
+    for _ in 0..NO_PIVOT {
+        let out = joiner.berth(&["run", "--no-pivot", &joiner.id]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() || !err.contains(refusal) {
+            chrooted.push(format!("{:?}: {err}", out.status));
+        }
+    }
     std::fs::write(attacker_root.join("tmp/stop"), "").unwrap();
     let status = run.wait().unwrap();
     let said = std::fs::read_to_string(attacker.dir.join("attacker.out")).unwrap();
@@ -89,7 +109,9 @@ fn joined_pid_namespace_never_shows_the_host_root() {
                 .map(|e| e.path())
                 .filter(|p| {
                     let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                    name.starts_with("root-") || name.starts_with("cwd-")
+                    ["root-", "cwd-", "fd-", "up-"]
+                        .iter()
+                        .any(|p| name.starts_with(p))
                 }),
         );
     }
@@ -103,12 +125,17 @@ fn joined_pid_namespace_never_shows_the_host_root() {
         "creates failed: {failed:?}; hits {hits:?}"
     );
     assert!(
+        chrooted.is_empty(),
+        "--no-pivot with a joined pid namespace was not refused: {chrooted:?}; hits {hits:?}"
+    );
+    assert!(
         hits.is_empty() && written.is_empty(),
-        "{} of {CREATES} inits reachable through /proc/PID/root or cwd: {hits:?}, files {written:?}",
+        "{} of {} inits reachable through /proc/PID/root, cwd or fd: {hits:?}, files {written:?}",
         hits.iter()
-            .filter_map(|h| h.rsplit(' ').next())
+            .filter_map(|h| h.split(' ').nth(2))
             .collect::<std::collections::BTreeSet<_>>()
-            .len()
+            .len(),
+        CREATES + NO_PIVOT
     );
 }
 

@@ -45,6 +45,9 @@ pub struct Context<'a> {
     /// Idmapped bind mounts the runtime prepared (detached trees), by
     /// mount index.
     pub idmap_trees: &'a [(usize, std::os::fd::OwnedFd)],
+    /// procfs instances of a joined pid namespace (crate::joined_pidns),
+    /// by mount index: mounted instead of a procfs of our own.
+    pub proc_trees: &'a [(usize, std::os::fd::OwnedFd)],
 }
 
 /// The path the kernel resolves to an open file: how mount(2) and friends
