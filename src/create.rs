@@ -389,7 +389,7 @@ fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<(Cgroup, Option<Fl
     // Checked again under the lock: a create that passed the first check
     // at the same time has its init in the cgroup by now. A cgroup in use
     // is another's: left as it is.
-    cgroup.check_unused()?;
+    cgroup.check_unclaimed()?;
     Ok((cgroup, lock))
 }
 

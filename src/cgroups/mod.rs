@@ -230,7 +230,26 @@ impl Cgroup {
     /// reach too) or is frozen (the init could never run). Nothing has been
     /// made yet, so the caller must not destroy it.
     pub fn check_unused(&self) -> Result<()> {
-        for dir in self.dirs.iter().filter(|d| d.exists()) {
+        self.check_empty(&self.dirs)?;
+        if is_frozen(self) {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!("{}: the cgroup is frozen", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `check_unused` again once `claim` holds the lock, against the
+    /// creates that passed it at the same time: each had its init in every
+    /// hierarchy before it let the lock go, so the locked directory is
+    /// the one to look in.
+    pub fn check_unclaimed(&self) -> Result<()> {
+        self.check_empty(&self.dirs[..self.dirs.len().min(1)])
+    }
+
+    fn check_empty(&self, dirs: &[PathBuf]) -> Result<()> {
+        for dir in dirs.iter().filter(|d| d.exists()) {
             let mut pids = Vec::new();
             procs_under(dir, &mut pids);
             if !pids.is_empty() {
@@ -245,17 +264,11 @@ impl Cgroup {
                 ));
             }
         }
-        if is_frozen(self) {
-            return Err(Error::config(
-                "linux.cgroupsPath",
-                format!("{}: the cgroup is frozen", self.path.display()),
-            ));
-        }
         Ok(())
     }
 
     /// Makes the directories and locks the cgroup against every other
-    /// create naming it; the caller checks it is unused (`check_unused`)
+    /// create naming it; the caller checks it is unused (`check_unclaimed`)
     /// under the lock and holds it until its init is in the cgroup, so two
     /// creates can never both pass the check (the lock is per cgroup, not
     /// per state root: `--root` does not separate cgroups). The lock is a
