@@ -221,9 +221,10 @@ fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
 /// Issue 14, item 11 (CVE-2023-25809's class). `spec --rootless` binds
 /// the host's /sys with `rbind` and `ro`: read-only must cover every
 /// mount beneath it, or the host's cgroup hierarchies (and any other
-/// filesystem mounted under /sys) are writable inside. The container tries
-/// to make a cgroup in each host hierarchy and lists what under /sys is
-/// still mounted read-write.
+/// filesystem mounted under /sys) are writable inside. The container
+/// writes the pids limit of a host cgroup that is not its own, and lists
+/// what under /sys is still mounted read-write. The write needs a v1 pids
+/// hierarchy (probed); the listing is checked on any host.
 #[test]
 fn rootless_sys_is_read_only_all_the_way_down() {
     let mut b = Bundle::new("rootless-sys", &["true"]);
@@ -237,19 +238,24 @@ fn rootless_sys_is_read_only_all_the_way_down() {
     let rootless: serde_json::Value =
         serde_json::from_slice(&std::fs::read(b.dir.join("rootless/config.json")).unwrap())
             .unwrap();
-    let name = format!("berth-attack-{}", std::process::id());
+    let pids = Path::new("/sys/fs/cgroup/pids");
+    let v1_pids = nix::sys::statfs::statfs(pids)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP_SUPER_MAGIC);
+    let victim = pids.join(common::unique_id("rootless-victim"));
+    if v1_pids {
+        std::fs::create_dir(&victim).unwrap();
+    }
     let script = format!(
         r#"
-        for h in /sys/fs/cgroup/*; do
-          mkdir "$h/{name}" 2>/dev/null && echo "MADE $h"
-        done
+        echo 7 2>/dev/null > "{}/pids.max" && echo WROTE
         while read -r _ _ _ _ point opts _; do
           case "$point" in /sys|/sys/*)
             case ",$opts," in *,ro,*) ;; *) echo "RW $point" ;; esac ;;
           esac
         done < /proc/self/mountinfo
         echo DONE
-        "#
+        "#,
+        victim.display()
     );
     let cgroups_path = b.config["linux"]["cgroupsPath"].clone();
     let root = b.config["root"].clone();
@@ -259,22 +265,21 @@ fn rootless_sys_is_read_only_all_the_way_down() {
     b.config["root"] = root;
     b.config["process"]["args"] = json!(["sh", "-c", script]);
     let (code, stdout, stderr) = b.run();
-    let made: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join(&name))
-        .filter(|d| d.exists())
-        .collect();
-    for d in &made {
-        let _ = std::fs::remove_dir(d);
+    let limit = std::fs::read_to_string(victim.join("pids.max")).unwrap_or_default();
+    if v1_pids {
+        std::fs::remove_dir(&victim).unwrap();
     }
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("DONE"), "{stdout}{stderr}");
     let writable: Vec<&str> = stdout.lines().filter(|l| l.starts_with("RW")).collect();
     assert!(
-        made.is_empty() && writable.is_empty(),
-        "host cgroups made from inside: {made:?}; read-write under /sys: {writable:?}"
+        !stdout.contains("WROTE") && writable.is_empty(),
+        "a host cgroup's pids.max written from inside ({:?}); read-write under /sys: {writable:?}",
+        limit.trim()
     );
+    if v1_pids {
+        assert_eq!(limit.trim(), "max", "the host cgroup's limit changed");
+    }
 }
 
 /// Issue 14, item 13. `linux.resources.unified` keys are file names in the
