@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::Flock;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
@@ -46,6 +47,9 @@ struct Cleanup<'a> {
     /// the lifecycle at its destruction, then poststop (runtime.md steps
     /// 3 to 5, 12, 13).
     poststop: Option<(Vec<oci_spec::runtime::Hook>, String)>,
+    /// The cgroup's lock (`Cgroup::claim`), released only after `drop`
+    /// has destroyed the cgroup, or once create is done.
+    _cgroup_lock: Option<Flock<File>>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -108,11 +112,13 @@ pub fn create(
         cgroup: None,
         child: None,
         poststop: None,
+        _cgroup_lock: None,
     };
     point("state dir")?;
     crate::notify::prepare(&mut spec, &dir.path)?;
     let preserve_fds = args.preserve_fds + crate::activation::apply(&mut spec)?;
     let plan = namespaces::plan(&spec);
+    refuse_reachable_root(&spec, args.no_pivot)?;
     let joins = namespaces::open_joins(&plan, &spec)?;
     let idmap_trees = crate::idmap::prepare(&spec, &bundle)?;
     let seccomp_spec = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
@@ -123,14 +129,17 @@ pub fn create(
     let scope = systemd_cgroup
         .then(|| Scope::connect(cgroups_path.as_deref(), &args.id))
         .transpose()?;
-    let mut cgroup = match scope {
-        Some(_) => Cgroup::default(),
+    let (mut cgroup, lock) = match scope {
+        Some(_) => (Cgroup::default(), None),
         None => place_in_cgroup(
             &cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)),
             &dir,
         )?,
     };
     cleanup.cgroup = Some(cgroup.clone());
+    // Held until this create is done: by then the init is in the cgroup,
+    // and another create naming it sees it in use.
+    cleanup._cgroup_lock = lock;
     if let Some(owner) = crate::cgroups::delegation_owner(&spec) {
         cgroup.delegate(owner)?;
     }
@@ -317,17 +326,51 @@ pub fn create(
     })
 }
 
-/// The container's cgroup. A user the cgroups are not delegated to
-/// (rootless) runs without one, after a single warning; for root a cgroup
-/// that cannot be made is an error.
-fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
+/// A joined pid namespace holds processes that are not the container's:
+/// any of them with CAP_SYS_PTRACE walks `/proc/PID/root/..` of the
+/// container's processes. Only pivot_root into a mount namespace of the
+/// container's own leaves nothing above that root; a chroot (--no-pivot,
+/// or no mount namespace) keeps the host's root beneath it.
+fn refuse_reachable_root(spec: &Spec, no_pivot: bool) -> Result<()> {
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or_default();
+    let joined_pid = namespaces.iter().position(|n| {
+        n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_some()
+    });
+    match joined_pid {
+        Some(i) if no_pivot || !init::has_mount_ns(spec) => Err(Error::config(
+            format!("linux.namespaces[{i}].path"),
+            format!(
+                "joining a pid namespace needs pivot_root into a mount namespace ({}): \
+                 its other processes would reach the host's root through /proc/PID/root/..",
+                if no_pivot {
+                    "--no-pivot was given"
+                } else {
+                    "the config has none"
+                }
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The container's cgroup, made and locked (`Cgroup::claim`), with its
+/// lock. A user the cgroups are not delegated to (rootless) runs without
+/// one, after a single warning; for root a cgroup that cannot be made is
+/// an error.
+fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<(Cgroup, Option<Flock<File>>)> {
     let cgroup = Cgroup::locate(path)?;
+    // Already in use: refused before the recovery lines name it, so a
+    // `delete -f` of this failed create can never reach it.
     cgroup.check_unused()?;
     // Before any directory exists: `delete -f` after a killed create then
     // finds every one of them.
     Recovery::save(dir, 0, 0, &cgroup)?;
-    match cgroup.create() {
-        Ok(()) => Ok(cgroup),
+    let lock = match cgroup.claim() {
+        Ok(lock) => lock,
         Err(Error::Path { err, .. })
             if !nix::unistd::geteuid().is_root()
                 && err.kind() == std::io::ErrorKind::PermissionDenied =>
@@ -336,13 +379,18 @@ fn place_in_cgroup(path: &Path, dir: &ContainerDir) -> Result<Cgroup> {
             crate::logging::warn(&format!(
                 "cgroups are not delegated to this user ({err}): the container runs without one"
             ));
-            Ok(Cgroup::default())
+            return Ok((Cgroup::default(), None));
         }
         Err(e) => {
             let _ = cgroup.destroy();
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    // Checked again under the lock: a create that passed the first check
+    // at the same time has its init in the cgroup by now. A cgroup in use
+    // is another's: left as it is.
+    cgroup.check_unclaimed()?;
+    Ok((cgroup, lock))
 }
 
 /// The state document before state.json exists (for the seccomp listener

@@ -78,7 +78,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     clone::die_with_parent(true)?;
     a.channel.expect(Msg::Go)?;
-    enter_namespaces(a)?;
+    let proc_trees = enter_namespaces(a)?;
     // Nothing of ours may be readable through /proc/PID by processes that
     // share the container's namespaces (CVE-2016-9962).
     prctl::set_dumpable(false)
@@ -103,6 +103,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         new_cgroupns: a.plan.new_cgroup,
         cgroup: a.cgroup,
         idmap_trees: &a.idmap_trees,
+        proc_trees: &proc_trees,
     };
     let root = rootfs::setup(&ctx)?;
     if a.await_resources {
@@ -130,6 +131,13 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     rootfs::enter(&root, entry)?;
     drop(root);
     rootfs::finish(a.spec)?;
+    drop(proc_trees);
+    if joins_pid(a.plan) {
+        // Only now, with the container's root and cwd, does a process of
+        // ours appear in the joined pid namespace (see joined_pidns).
+        a.idmap_trees.clear();
+        fork_init(a)?;
+    }
     point("rootfs")?;
     if let Some(slave) = slave {
         console::attach(slave)?;
@@ -183,8 +191,24 @@ fn start_container_hooks(spec: &Spec, state: Option<String>) -> Result<()> {
     crate::hooks::run("startContainer", hooks, &state.to_string())
 }
 
-fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
+/// Whether the container joins an existing pid namespace by path.
+fn joins_pid(plan: &Plan) -> bool {
+    plan.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Pid)
+}
+
+/// Joins and unshares the namespaces, and forks the init when a new pid or
+/// time namespace applies only to children. A joined pid namespace is
+/// entered last and the fork waits until the rootfs is pivoted (see
+/// joined_pidns); the procfs trees of that namespace are returned.
+fn enter_namespaces(a: &mut InitArgs) -> Result<Vec<(usize, OwnedFd)>> {
     let plan = a.plan;
+    // setns into a pid namespace owned by another user namespace needs
+    // rights a new user namespace no longer has: then it is joined in
+    // order, before the unshare.
+    let pid_ns = match a.joins.iter().position(|(t, _)| *t == LinuxNamespaceType::Pid) {
+        Some(i) if !plan.new_user => Some(a.joins.remove(i).1),
+        _ => None,
+    };
     namespaces::join(&a.joins)?;
     a.joins.clear();
     if plan.clone_flags.is_empty() && !plan.unshare_flags.is_empty() {
@@ -210,19 +234,31 @@ fn enter_namespaces(a: &mut InitArgs) -> Result<()> {
     if plan.new_cgroup {
         namespaces::unshare_new(CloneFlags::CLONE_NEWCGROUP)?;
     }
-    if plan.fork_init {
-        let pid = clone::fork_sibling()?;
-        if pid != 0 {
-            a.channel.send(&Msg::Pid(pid))?;
-            // SAFETY: see `run`; the forked init carries on with our work.
-            unsafe { libc::_exit(0) }
-        }
-        clone::die_with_parent(true)?;
-        // Wait until the runtime knows our pid: our first message must not
-        // overtake the one announcing us.
-        a.channel.expect(Msg::Go)?;
+    let mut trees = Vec::new();
+    if let Some(ns) = pid_ns {
+        trees = crate::joined_pidns::procfs_trees(a.spec, &ns)?;
+        namespaces::join(&[(LinuxNamespaceType::Pid, ns)])?;
     }
-    Ok(())
+    if plan.fork_init && !joins_pid(plan) {
+        fork_init(a)?;
+    }
+    Ok(trees)
+}
+
+/// Forks the real init (CLONE_PARENT: the runtime's child), which the
+/// pending pid and time namespaces apply to; this process reports its pid
+/// and exits.
+fn fork_init(a: &InitArgs) -> Result<()> {
+    let pid = clone::fork_sibling()?;
+    if pid != 0 {
+        a.channel.send(&Msg::Pid(pid))?;
+        // SAFETY: see `run`; the forked init carries on with our work.
+        unsafe { libc::_exit(0) }
+    }
+    clone::die_with_parent(true)?;
+    // Wait until the runtime knows our pid: our first message must not
+    // overtake the one announcing us.
+    a.channel.expect(Msg::Go)
 }
 
 pub fn has_mount_ns(spec: &Spec) -> bool {

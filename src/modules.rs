@@ -15,6 +15,7 @@ mod fault;
 mod hooks;
 mod idmap;
 mod init;
+mod joined_pidns;
 mod jsonpath;
 #[cfg(target_env = "musl")]
 mod libc_compat;

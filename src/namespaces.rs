@@ -129,8 +129,10 @@ pub fn open_joins(plan: &Plan, spec: &Spec) -> Result<Vec<(LinuxNamespaceType, F
         .map(|(t, p)| {
             let i = namespaces.iter().position(|n| n.typ() == *t).unwrap_or(0);
             let field = format!("linux.namespaces[{i}].path");
-            let f = File::open(p)
-                .map_err(|e| Error::config(&field, format!("open {}: {e}", p.display())))?;
+            let not_ns = || Error::config(&field, format!("{} is not a namespace file", p.display()));
+            let f = open_ns_file(p)
+                .map_err(|e| Error::config(&field, format!("open {}: {e}", p.display())))?
+                .ok_or_else(not_ns)?;
             match ns_type(&f) {
                 Some(got) if got == *t => Ok((*t, f)),
                 Some(got) => Err(Error::config(
@@ -142,13 +144,30 @@ pub fn open_joins(plan: &Plan, spec: &Spec) -> Result<Vec<(LinuxNamespaceType, F
                         spec_name(*t)
                     ),
                 )),
-                None => Err(Error::config(
-                    field,
-                    format!("{} is not a namespace file", p.display()),
-                )),
+                None => Err(not_ns()),
             }
         })
         .collect()
+}
+
+/// Opens a namespace file named by the config without opening anything
+/// else: the path is opened O_PATH (no open(2) side effect: a fifo that
+/// would block, a terminal that would become ours, a device that acts on
+/// open), checked to be on nsfs, and only then reopened for setns through
+/// the descriptor. None when it is not a namespace file.
+fn open_ns_file(path: &std::path::Path) -> std::io::Result<Option<File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let o_path = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)?;
+    let nsfs = nix::sys::statfs::fstatfs(&o_path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::NSFS_MAGIC);
+    if !nsfs {
+        return Ok(None);
+    }
+    let reopen = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&o_path));
+    File::open(reopen).map(Some)
 }
 
 nix::ioctl_none!(ns_get_nstype, 0xb7, 0x3);

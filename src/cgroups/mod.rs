@@ -16,9 +16,11 @@ pub use stats::{oom_kills, stats_json};
 
 use std::fs;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::statfs::{CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC, statfs};
 use nix::unistd::Pid;
@@ -229,7 +231,26 @@ impl Cgroup {
     /// reach too) or is frozen (the init could never run). Nothing has been
     /// made yet, so the caller must not destroy it.
     pub fn check_unused(&self) -> Result<()> {
-        for dir in self.dirs.iter().filter(|d| d.exists()) {
+        self.check_empty(&self.dirs)?;
+        if is_frozen(self) {
+            return Err(Error::config(
+                "linux.cgroupsPath",
+                format!("{}: the cgroup is frozen", self.path.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `check_unused` again once `claim` holds the lock, against the
+    /// creates that passed it at the same time: each had its init in every
+    /// hierarchy before it let the lock go, so the locked directory is
+    /// the one to look in.
+    pub fn check_unclaimed(&self) -> Result<()> {
+        self.check_empty(&self.dirs[..self.dirs.len().min(1)])
+    }
+
+    fn check_empty(&self, dirs: &[PathBuf]) -> Result<()> {
+        for dir in dirs.iter().filter(|d| d.exists()) {
             let mut pids = Vec::new();
             procs_under(dir, &mut pids);
             if !pids.is_empty() {
@@ -244,13 +265,38 @@ impl Cgroup {
                 ));
             }
         }
-        if is_frozen(self) {
-            return Err(Error::config(
-                "linux.cgroupsPath",
-                format!("{}: the cgroup is frozen", self.path.display()),
-            ));
-        }
         Ok(())
+    }
+
+    /// Makes the directories and locks the cgroup against every other
+    /// create naming it; the caller checks it is unused (`check_unclaimed`)
+    /// under the lock and holds it until its init is in the cgroup, so two
+    /// creates can never both pass the check (the lock is per cgroup, not
+    /// per state root: `--root` does not separate cgroups). The lock is a
+    /// flock on the first directory; one removed while we waited (its
+    /// holder's create failed) is made and locked again.
+    pub fn claim(&self) -> Result<Option<Flock<fs::File>>> {
+        let Some(dir) = self.dirs.first() else {
+            return Ok(None);
+        };
+        for _ in 0..100 {
+            self.create()?;
+            let f = fs::File::open(dir).at("open cgroup", dir)?;
+            let lock = Flock::lock(f, FlockArg::LockExclusive)
+                .map_err(|(_, e)| Error::sys(format!("lock cgroup {}", dir.display()), e))?;
+            let held = lock.metadata().at("stat cgroup", dir)?.ino();
+            if fs::metadata(dir).is_ok_and(|m| m.ino() == held) {
+                return Ok(Some(lock));
+            }
+        }
+        Err(Error::config(
+            "linux.cgroupsPath",
+            format!(
+                "{}: the cgroup {} was removed 100 times while waiting for its lock",
+                self.path.display(),
+                dir.display()
+            ),
+        ))
     }
 
     /// Hands a v2 cgroup to `owner` (host uid, gid) as the spec's cgroup

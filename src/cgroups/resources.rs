@@ -47,6 +47,14 @@ pub fn validate(resources: &LinuxResources) -> Result<()> {
             ));
         }
     }
+    for key in resources.unified().iter().flatten().map(|(k, _)| k) {
+        if !is_cgroup_file_name(key) {
+            return Err(Error::config(
+                format!("{R}.unified.{}", key.escape_debug()),
+                "is not a file name of the container's cgroup (CONTROLLER.FILE, no /)",
+            ));
+        }
+    }
     for (device, limit) in resources.rdma().iter().flatten() {
         if limit.hca_handles().is_none() && limit.hca_objects().is_none() {
             return Err(Error::config(
@@ -56,6 +64,14 @@ pub fn validate(resources: &LinuxResources) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A v2 interface file as the kernel names them, `controller.file`: one
+/// path component, so the write lands in the container's cgroup directory
+/// (cgroupfs has no symlinks) and never beside or above it.
+fn is_cgroup_file_name(key: &str) -> bool {
+    let plain = !key.contains(['/', '\0']) && key != "." && key != "..";
+    plain && key.split_once('.').is_some_and(|(c, f)| !c.is_empty() && !f.is_empty())
 }
 
 /// Applies `resources` to the cgroup. `update` is true for `berth update`,
@@ -388,6 +404,28 @@ fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unified_keys_are_file_names_of_the_cgroup() {
+        let res = |key: &str| {
+            serde_json::from_value::<LinuxResources>(serde_json::json!({"unified": {key: "1"}}))
+                .unwrap()
+        };
+        for key in ["memory.high", "cgroup.freeze", "pids.max", "memory.oom.group"] {
+            assert!(validate(&res(key)).is_ok(), "{key}");
+        }
+        for key in ["../pids.max", "/pids.max", "a/b.max", "..", ".", "", "max", ".x", "x.", "a\0.b"] {
+            let err = validate(&res(key)).unwrap_err().to_string();
+            assert!(
+                err.starts_with("linux.resources.unified.") && err.contains("not a file name"),
+                "{key:?}: {err}"
+            );
+        }
+        assert_eq!(
+            validate(&res("../pids.max")).unwrap_err().to_string(),
+            "linux.resources.unified.../pids.max: is not a file name of the container's cgroup (CONTROLLER.FILE, no /)"
+        );
+    }
 
     #[test]
     fn v1_limits_without_their_hierarchy_name_the_field() {

@@ -87,7 +87,7 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
         let top = root
             .resolve(dest)
             .map_err(|e| Error::path("resolve mount", dest, e))?;
-        apply_flags(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), dest)?;
+        apply_flags(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), false, dest)?;
     }
     Ok(())
 }
@@ -109,5 +109,5 @@ fn bind(
     let top = root
         .resolve(dest)
         .map_err(|e| Error::path("resolve mount", dest, e))?;
-    apply_flags(top.as_fd(), flags, MsFlags::empty(), dest)
+    apply_flags(top.as_fd(), flags, MsFlags::empty(), false, dest)
 }

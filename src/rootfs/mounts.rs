@@ -53,6 +53,15 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
     }
     if opts.is_bind() {
         bind(ctx, root, i, m, &dest, &opts)
+    } else if let Some((_, tree)) = ctx.proc_trees.iter().find(|(j, _)| *j == i) {
+        let target = root
+            .mkdir_all(&dest, 0o755)
+            .map_err(|e| Error::path("create mount point", &dest, e))?;
+        check_proc_target(i, &dest, target.as_fd())?;
+        // The flags go on the tree before anything can reach it.
+        apply_flags(tree.as_fd(), opts.flags, MsFlags::empty(), false, &dest)?;
+        attach(i, Path::new("proc"), tree.as_fd(), target.as_fd())?;
+        finish(root, i, &dest, &opts)
     } else {
         let target = root
             .mkdir_all(&dest, 0o755)
@@ -152,8 +161,9 @@ fn bind(
     finish(root, i, dest, opts)
 }
 
-/// Puts an idmapped tree the runtime made (see crate::idmap) onto its
-/// mount point.
+/// Puts a detached tree made beforehand (an idmapped bind, see
+/// crate::idmap; a joined pid namespace's procfs, see crate::joined_pidns)
+/// onto its mount point.
 fn attach(i: usize, source: &Path, tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<()> {
     // SAFETY: move_mount takes two (fd, path) pairs; both fds are open and
     // the paths are NUL-terminated.
@@ -170,8 +180,8 @@ fn attach(i: usize, source: &Path, tree: BorrowedFd<'_>, target: BorrowedFd<'_>)
     if r < 0 {
         return Err(Error::sys(
             format!(
-                "{}: idmapped mount of {}: move_mount",
-                field(i, "options"),
+                "{}: attach the prepared mount of {}: move_mount",
+                field(i, "destination"),
                 source.display()
             ),
             nix::errno::Errno::last(),
@@ -226,7 +236,13 @@ fn finish(root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
         .resolve(dest)
         .map_err(|e| Error::path("resolve mount", dest, e))?;
     if needs_bind_flags {
-        apply_flags(top.as_fd(), extra, opts.cleared, dest)?;
+        apply_flags(
+            top.as_fd(),
+            extra,
+            opts.cleared,
+            opts.flags.contains(MsFlags::MS_REC),
+            dest,
+        )?;
     }
     for p in &opts.propagation {
         mount(

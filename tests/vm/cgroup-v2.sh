@@ -150,6 +150,19 @@ has "unified: the memory controller is enabled for the cgroup" "$(val uni cgroup
 berth delete -f uni
 bundle nocontroller '["true"]' '{"unified":{"net_cls.classid":"1"}}'
 has "unified: a controller that is not there is an error naming the file" "$(run_fg nocontroller)" "net_cls.classid"
+# Issue 14, item 13: a key is a file of the container's cgroup, never a
+# path: "../pids.max" would be the parent's, written as root. A running
+# container keeps the parent (and its pids.max) in place meanwhile.
+bundle upesc '["sleep","1000"]' '{}'
+run_d upesc || bad "unified update: run -d failed: $(cat "$W/upesc.err")"
+parent_before=$(cat "$CG/pids.max" 2>&1)
+bundle escape '["true"]' '{"unified":{"../pids.max":"5"}}'
+has "unified: ../pids.max is refused, naming the key" "$(run_fg escape)" "linux.resources.unified.../pids.max: is not a file name"
+eq "unified: the parent's pids.max is untouched by create" "$(cat "$CG/pids.max" 2>&1)" "$parent_before"
+echo '{"unified":{"../pids.max":"5"}}' >"$W/res.json"
+has "unified: update refuses ../pids.max" "$(berth update -r "$W/res.json" upesc 2>&1)" "is not a file name"
+eq "unified: the parent's pids.max is untouched by update" "$(cat "$CG/pids.max" 2>&1)" "$parent_before"
+berth delete -f upesc
 bundle classid '["true"]' '{"network":{"classID":1048577}}'
 has "network.classID has no v2 counterpart: an error" "$(run_fg classid)" "linux.resources.network.classID: has no cgroup v2 equivalent"
 bundle swappiness '["true"]' '{"memory":{"swappiness":10}}'
