@@ -336,6 +336,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let Some(process) = spec.process().as_ref() else {
         return Ok(());
     };
+    validate_process(process)?;
+    validate_namespaces(spec)
+}
+
+/// The checks of a process alone: config.json's, and exec's (--process, or
+/// the container's process with exec's flags).
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::config(
             "process.args",
@@ -360,6 +367,46 @@ pub fn validate(spec: &Spec) -> Result<()> {
             format!("{adj} is outside -1000..1000"),
         ));
     }
+    validate_user(process.user())
+}
+
+/// The kernel's largest id: what is above reads as -1 to setresuid and
+/// setresgid, which then leave the id unchanged (root).
+const MAX_ID: u32 = i32::MAX as u32;
+
+/// NGROUPS_MAX of the kernel: setgroups refuses longer lists.
+const MAX_GROUPS: usize = 65536;
+
+fn validate_user(user: &oci_spec::runtime::User) -> Result<()> {
+    for (field, id) in [("uid", user.uid()), ("gid", user.gid())] {
+        if id > MAX_ID {
+            return Err(Error::config(
+                format!("process.user.{field}"),
+                format!("{id} is outside 0..{MAX_ID}"),
+            ));
+        }
+    }
+    let gids = user.additional_gids().as_deref().unwrap_or_default();
+    if gids.len() > MAX_GROUPS {
+        return Err(Error::config(
+            "process.user.additionalGids",
+            format!(
+                "{} groups: more than the kernel's {MAX_GROUPS} (NGROUPS_MAX)",
+                gids.len()
+            ),
+        ));
+    }
+    if let Some(i) = gids.iter().position(|g| *g > MAX_ID) {
+        return Err(Error::config(
+            format!("process.user.additionalGids[{i}]"),
+            format!("{} is outside 0..{MAX_ID}", gids[i]),
+        ));
+    }
+    Ok(())
+}
+
+/// Namespaces, and what needs one.
+fn validate_namespaces(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let namespaces = linux
         .and_then(|l| l.namespaces().as_deref())
@@ -675,6 +722,32 @@ mod tests {
             ),
             "linux.resources.blockIO.throttleReadBpsDevice[0].rate: is required"
         );
+    }
+
+    #[test]
+    fn ids_that_read_as_minus_one_are_refused() {
+        assert_eq!(
+            err(|v| v["process"]["user"]["uid"] = 4294967295u32.into()),
+            "process.user.uid: 4294967295 is outside 0..2147483647"
+        );
+        assert_eq!(
+            err(|v| v["process"]["user"]["gid"] = 2147483648u32.into()),
+            "process.user.gid: 2147483648 is outside 0..2147483647"
+        );
+        assert_eq!(
+            err(|v| v["process"]["user"]["additionalGids"] = serde_json::json!([1, 4294967295u32])),
+            "process.user.additionalGids[1]: 4294967295 is outside 0..2147483647"
+        );
+        assert_eq!(
+            err(|v| v["process"]["user"]["additionalGids"] =
+                serde_json::json!(vec![1; 65537])),
+            "process.user.additionalGids: 65537 groups: more than the kernel's 65536 (NGROUPS_MAX)"
+        );
+        check(|v| {
+            v["process"]["user"] =
+                serde_json::json!({"uid": 2147483647, "gid": 2147483647, "additionalGids": vec![1; 65536]})
+        })
+        .unwrap();
     }
 
     #[test]

@@ -25,7 +25,6 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let spec = crate::config::load(&state.bundle)?;
     let process = build_process(&spec, args)?;
     crate::lsm::validate_process(&process)?;
-    crate::console::size(&process)?;
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
@@ -164,8 +163,6 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
             "." => anyhow::anyhow!("process: {e}"),
             _ => anyhow::anyhow!("process.{path}: {e}"),
         })?;
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        bail!("process.args: must name at least the program to run");
-    }
+    crate::config::validate_process(&process)?;
     Ok(process)
 }

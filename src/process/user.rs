@@ -28,8 +28,13 @@ pub fn switch(user: &User) -> Result<()> {
             // all it could have set anyway.
             Errno::EPERM if gids.is_empty() => {}
             e => {
+                // A long list would make the error too long to report.
+                let value = match gids.len() {
+                    0..=16 => format!("{gids:?}"),
+                    n => format!("({n} groups)"),
+                };
                 return Err(Error::sys(
-                    format!("process.user.additionalGids {gids:?}: setgroups"),
+                    format!("process.user.additionalGids {value}: setgroups"),
                     e,
                 ));
             }
