@@ -445,17 +445,9 @@ fn make_fifo(path: &Path) -> Result<OwnedFd> {
     Ok(f.into())
 }
 
-/// Writes the pid file atomically (engines poll for it).
+/// Writes the pid file atomically (engines poll for it), never through a
+/// symlink planted beside it.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.berth-tmp"));
-    std::fs::write(&tmp, pid.to_string()).at("write pid file", &tmp)?;
-    std::fs::rename(&tmp, path).at("write pid file", path)
+    crate::hostfile::replace(path, pid.to_string().as_bytes())
+        .map_err(|e| e.within("--pid-file"))
 }

@@ -3,7 +3,7 @@
 //! error goes there as `{"level":"error","msg":...,"time":...}` and, as runc
 //! does, also to stderr in plain text.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -24,15 +24,9 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Sets up logging once per process; later calls are ignored.
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let file = match path {
-        Some(p) => Some(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("open log file {}: {e}", p.display()))
-                })?,
-        ),
+        Some(p) => Some(crate::hostfile::open_append(p).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("--log {}: {e}", p.display()))
+        })?),
         None => None,
     };
     let _ = LOGGER.set(Logger {

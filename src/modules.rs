@@ -13,6 +13,7 @@ mod error;
 mod exec;
 mod fault;
 mod hooks;
+mod hostfile;
 mod idmap;
 mod init;
 mod joined_pidns;

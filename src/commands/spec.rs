@@ -1,6 +1,5 @@
 use std::path::Path;
 
-use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 /// The default config.json, as `runc spec` writes it: a busybox-friendly
@@ -73,11 +72,14 @@ pub fn default_spec(rootless: bool) -> Value {
 pub fn run(bundle: Option<&Path>, rootless: bool) -> anyhow::Result<i32> {
     let dir = bundle.unwrap_or(Path::new("."));
     let path = dir.join("config.json");
-    if path.exists() {
-        bail!("{} exists: remove it first", path.display());
-    }
-    let text = serde_json::to_string_pretty(&default_spec(rootless))?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
+    let text = serde_json::to_string_pretty(&default_spec(rootless))? + "\n";
+    // Created exclusively: a file already there, or a symlink, is refused.
+    crate::hostfile::create_new(&path, text.as_bytes()).map_err(|e| match e {
+        crate::error::Error::Path { err, .. } if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            anyhow::anyhow!("{} exists: remove it first", path.display())
+        }
+        e => e.into(),
+    })?;
     Ok(0)
 }
 
