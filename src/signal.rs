@@ -41,30 +41,89 @@ pub fn open_init(state: &State) -> Result<Option<OwnedFd>> {
 }
 
 pub fn send(pidfd: &OwnedFd, sig: Signal) -> Result<()> {
+    send_number(pidfd, sig as i32)
+}
+
+/// Sends signal number `sig` (any the kernel has, real-time ones too).
+pub fn send_number(pidfd: &OwnedFd, sig: i32) -> Result<()> {
     // SAFETY: pidfd_send_signal with a null siginfo sends `sig` as kill(2)
     // would; the fd is open.
     let r = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            sig as i32,
+            sig,
             std::ptr::null::<u8>(),
             0,
         )
     };
     if r < 0 && Errno::last() != Errno::ESRCH {
-        return Err(Error::sys(format!("send {sig}"), Errno::last()));
+        return Err(Error::sys(format!("send {}", name(sig)), Errno::last()));
     }
     Ok(())
 }
 
-pub fn send_to_init(state: &State, sig: Signal) -> Result<()> {
+pub fn send_to_init(state: &State, sig: i32) -> Result<()> {
     match open_init(state)? {
-        Some(fd) => send(&fd, sig),
+        Some(fd) => send_number(&fd, sig),
         None => Err(Error::State(format!(
             "container {} is not running",
             state.id
         ))),
+    }
+}
+
+/// The kernel's highest signal number (_NSIG - 1).
+const MAX: i32 = 64;
+
+/// The lowest real-time signal as the C libraries and the engines count
+/// it: the kernel's 32 and 33 are the libraries' own (threads), so
+/// SIGRTMIN is 34, and RTMIN+3 (systemd's stop signal) is 37.
+const RTMIN: i32 = 34;
+
+/// A signal given as a number (any the kernel has, 1..64) or a name, with
+/// or without SIG, in any case: the classic names and RTMIN, RTMIN+N,
+/// RTMAX, RTMAX-N. None for anything else.
+pub fn parse(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=MAX).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let offset = |rest: &str, sign: char| -> Option<i32> {
+        match rest {
+            "" => Some(0),
+            _ => rest
+                .strip_prefix(sign)
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))?
+                .parse()
+                .ok(),
+        }
+    };
+    let n = if let Some(rest) = name.strip_prefix("RTMIN") {
+        RTMIN + offset(rest, '+')?
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        MAX - offset(rest, '-')?
+    } else {
+        // Linux's aliases, which nix does not name.
+        let name = match name {
+            "IOT" => "ABRT",
+            "POLL" => "IO",
+            "CLD" => "CHLD",
+            "UNUSED" => "SYS",
+            n => n,
+        };
+        return format!("SIG{name}").parse::<Signal>().ok().map(|s| s as i32);
+    };
+    (RTMIN..=MAX).contains(&n).then_some(n)
+}
+
+/// A signal number's name, for messages: SIGTERM, SIGRTMIN+3.
+pub fn name(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) if sig >= RTMIN => format!("SIGRTMIN+{}", sig - RTMIN),
+        Err(_) => format!("signal {sig}"),
     }
 }
 

@@ -8,11 +8,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use anyhow::Context;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::SigSet;
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{self, SetArg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 
 use crate::notify::Relay;
 
@@ -20,9 +19,18 @@ use crate::notify::Relay;
 /// is lost while the container is being set up. The container's process
 /// clears the inherited mask before it execs.
 pub fn block_signals() -> anyhow::Result<SignalFd> {
-    let mut mask = SigSet::all();
-    mask.remove(Signal::SIGKILL);
-    mask.remove(Signal::SIGSTOP);
+    // Every signal the kernel has, as bits: sigfillset leaves out what the
+    // C library reserves, and musl's reserves the kernel's 34 (SIGRTMIN to
+    // glibc and the engines), which would then kill berth instead of
+    // reaching the container. (glibc will not block its own 32 and 33.)
+    let bits = !(1u64 << (libc::SIGKILL - 1) | 1u64 << (libc::SIGSTOP - 1));
+    // SAFETY: sigset_t is plain bits; all zeroes is the empty set.
+    let mut raw: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: on Linux a sigset_t begins with the kernel's 64-bit mask
+    // (signal N is bit N-1), and is larger than it.
+    unsafe { std::ptr::addr_of_mut!(raw).cast::<u64>().write_unaligned(bits) };
+    // SAFETY: `raw` is a fully initialised set.
+    let mask = unsafe { SigSet::from_sigset_t_unchecked(raw) };
     mask.thread_block().context("block signals")?;
     SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")
 }
@@ -111,9 +119,10 @@ fn handle_signal(
     let Some(info) = sfd.read_signal().context("read signalfd")? else {
         return Ok(None);
     };
-    let sig = Signal::try_from(info.ssi_signo as i32).context("signal number")?;
-    match sig {
-        Signal::SIGCHLD => loop {
+    // A raw number: real-time signals have no nix Signal, and are
+    // forwarded like any other.
+    match info.ssi_signo as i32 {
+        libc::SIGCHLD => loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(p, code)) if p.as_raw() == init => return Ok(Some(code)),
                 Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == init => {
@@ -123,14 +132,16 @@ fn handle_signal(
                 Ok(_) => continue,
             }
         },
-        Signal::SIGWINCH if master.is_some() => {
+        libc::SIGWINCH if master.is_some() => {
             if let (Some(m), Some(ws)) = (master, crate::console::window_size(0)) {
                 crate::console::set_window_size(m.as_raw_fd(), &ws);
             }
             Ok(None)
         }
         s => {
-            let _ = kill(Pid::from_raw(init), s);
+            // SAFETY: kill(2) of our own child, not yet reaped (so its pid
+            // is not reused), with a signal number the kernel gave us.
+            unsafe { libc::kill(init, s) };
             Ok(None)
         }
     }

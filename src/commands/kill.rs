@@ -1,24 +1,15 @@
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{Context, bail};
-use nix::sys::signal::Signal;
 
 use crate::state::{ContainerDir, State, Status};
 
-/// A signal given as a name (with or without SIG) or a number.
-pub fn parse_signal(s: &str) -> anyhow::Result<Signal> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n)
-            .with_context(|| format!("signal {s}: not a valid signal number"));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    Signal::from_str(&name).with_context(|| format!("signal {s}: not a known signal name"))
+/// A signal given as a name (with or without SIG) or a number: every
+/// signal the kernel has, real-time ones included.
+pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    crate::signal::parse(s).with_context(|| {
+        format!("signal {s}: not a signal (a number 1..64, or a name such as TERM or RTMIN+3)")
+    })
 }
 
 /// The annotation an image's stop signal travels in (config.md).
@@ -33,7 +24,7 @@ pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Re
         Some(s) => s,
         None => match state.annotations.get(STOP_SIGNAL) {
             Some(s) => parse_signal(s).with_context(|| format!("annotations.{STOP_SIGNAL}"))?,
-            None => Signal::SIGTERM,
+            None => libc::SIGTERM,
         },
     };
     if state.status(&dir) == Status::Stopped {
@@ -42,12 +33,14 @@ pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Re
     }
     if all {
         for pid in state.cgroup.pids() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            // SAFETY: kill(2) takes a pid and a signal number; a process
+            // gone meanwhile is no error here.
+            unsafe { libc::kill(pid, sig) };
         }
         return Ok(0);
     }
     crate::signal::send_to_init(&state, sig)
-        .with_context(|| format!("kill container {id} with {sig}"))?;
+        .with_context(|| format!("kill container {id} with {}", crate::signal::name(sig)))?;
     Ok(0)
 }
 
@@ -57,9 +50,9 @@ mod tests {
 
     #[test]
     fn parses_signals_like_runc() {
-        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
-        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
-        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), libc::SIGKILL);
         assert!(
             parse_signal("NOPE")
                 .unwrap_err()
@@ -67,5 +60,36 @@ mod tests {
                 .contains("NOPE")
         );
         assert!(parse_signal("99").is_err());
+    }
+
+    #[test]
+    fn parses_every_signal_the_kernel_has() {
+        for n in 1..=64 {
+            assert_eq!(parse_signal(&n.to_string()).unwrap(), n);
+        }
+        for (s, n) in [
+            ("RTMIN", 34),
+            ("SIGRTMIN+3", 37),
+            ("rtmin+3", 37),
+            ("RTMIN+30", 64),
+            ("SIGRTMAX", 64),
+            ("RTMAX-30", 34),
+            ("SIGRTMAX-1", 63),
+            ("IOT", libc::SIGABRT),
+            ("SIGCLD", libc::SIGCHLD),
+            ("POLL", libc::SIGIO),
+            ("PWR", libc::SIGPWR),
+            ("STKFLT", libc::SIGSTKFLT),
+        ] {
+            assert_eq!(parse_signal(s).unwrap(), n, "{s}");
+        }
+        for s in [
+            "0", "65", "-1", "RTMIN+31", "RTMAX-31", "RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN++1",
+            "RTMIN+x", "RTMINX", "SIG", "",
+        ] {
+            assert!(parse_signal(s).is_err(), "{s}");
+        }
+        assert_eq!(crate::signal::name(37), "SIGRTMIN+3");
+        assert_eq!(crate::signal::name(15), "SIGTERM");
     }
 }
