@@ -1,13 +1,20 @@
 //! Lifecycle hooks (runtime-spec config.md "POSIX-platform Hooks"). Each
 //! hook runs with its path, args and env, the container state JSON on its
-//! stdin, and its timeout; a hook past its timeout is killed. Where and
-//! when each kind runs is the caller's business (create, init, start,
-//! delete); whether a failure is fatal is too.
+//! stdin, and its timeout; a hook past its timeout is killed, with every
+//! process of its group. Where and when each kind runs is the caller's
+//! business (create, init, start, delete); whether a failure is fatal is
+//! too.
 
-use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, poll};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use oci_spec::runtime::Hook;
 
@@ -45,6 +52,8 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
         }
     }
     cmd.stdin(Stdio::piped());
+    // A group of its own: a timeout kills what the hook started too.
+    cmd.process_group(0);
     // SAFETY: the pre-exec closure only calls async-signal-safe functions
     // (sigprocmask through nix, which wraps pthread_sigmask).
     unsafe {
@@ -57,27 +66,27 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
         });
     }
     let mut child = cmd.spawn().map_err(|e| Error::path("start", h.path(), e))?;
-    // A hook may exit without reading its stdin: a broken pipe is fine.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state.as_bytes());
-    }
-    let timeout = h
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Duration::from_secs(t as u64));
-    if let Some(t) = timeout {
-        let exited = match crate::signal::pidfd(child.id() as i32)? {
-            Some(pidfd) => crate::signal::wait_exit(&pidfd, t)?,
-            None => true,
-        };
-        if !exited {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(Error::State(format!(
-                "timed out after {}s and was killed",
-                t.as_secs()
-            )));
+    // The timeout (whole seconds, as the spec's int) covers the whole hook,
+    // from its start, feeding it the state included. One too large for a
+    // deadline is no limit.
+    let timeout = h.timeout().filter(|t| *t > 0);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
+    let stdin = child.stdin.take();
+    // Our unreaped child: the pidfd is its, zombie or not.
+    let in_time = match crate::signal::pidfd(child.id() as i32)? {
+        Some(pidfd) => {
+            feed(stdin, state.as_bytes(), &pidfd, deadline)?
+                && crate::signal::wait_exit_until(&pidfd, deadline)?
         }
+        None => true,
+    };
+    if !in_time {
+        let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        return Err(Error::State(format!(
+            "timed out after {}s and was killed (its process group)",
+            timeout.unwrap_or_default()
+        )));
     }
     let status = child
         .wait()
@@ -86,4 +95,42 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
         return Err(Error::State(format!("failed: {status}")));
     }
     Ok(())
+}
+
+/// Writes the state to the hook's stdin, never blocking past the deadline:
+/// a hook need not read it, and may exit (or close its stdin) first, which
+/// ends the feeding. False when the deadline came first.
+fn feed(
+    stdin: Option<ChildStdin>,
+    mut data: &[u8],
+    pidfd: &OwnedFd,
+    deadline: Option<Instant>,
+) -> Result<bool> {
+    let Some(pipe) = stdin else {
+        return Ok(true);
+    };
+    let pipe = OwnedFd::from(pipe);
+    fcntl(pipe.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map_err(|e| Error::sys("set a hook's stdin non-blocking", e))?;
+    while !data.is_empty() {
+        match nix::unistd::write(&pipe, data) {
+            Ok(n) => data = &data[n..],
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let mut fds = [
+                    PollFd::new(pipe.as_fd(), PollFlags::POLLOUT),
+                    PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, crate::signal::poll_timeout(deadline)) {
+                    Ok(_) if fds[1].revents().is_some_and(|r| !r.is_empty()) => return Ok(true),
+                    Ok(0) if deadline.is_some_and(|d| Instant::now() >= d) => return Ok(false),
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(Error::sys("poll a hook's stdin", e)),
+                }
+            }
+            // A broken pipe: the hook closed its stdin unread, as it may.
+            Err(_) => return Ok(true),
+        }
+    }
+    Ok(true)
 }

@@ -3,8 +3,8 @@
 //! open it cannot come to mean another process, so a reused pid is never
 //! signalled.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -130,16 +130,33 @@ pub fn name(sig: i32) -> String {
 /// Waits until the process exits (a pidfd polls readable then); false on
 /// timeout.
 pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<bool> {
-    let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-    let mut fds = [PollFd::new(
-        std::os::fd::AsFd::as_fd(pidfd),
-        PollFlags::POLLIN,
-    )];
+    wait_exit_until(pidfd, Instant::now().checked_add(timeout))
+}
+
+/// `wait_exit` to a deadline; None waits for as long as it takes.
+pub fn wait_exit_until(pidfd: &OwnedFd, deadline: Option<Instant>) -> Result<bool> {
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     loop {
-        match poll(&mut fds, PollTimeout::from(ms)) {
+        match poll(&mut fds, poll_timeout(deadline)) {
+            // poll's own limit (24 days) came before the deadline.
+            Ok(0) if deadline.is_some_and(|d| Instant::now() < d) => continue,
             Ok(n) => return Ok(n > 0),
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys("poll the init's pidfd", e)),
+            Err(e) => return Err(Error::sys("poll a pidfd", e)),
         }
     }
+}
+
+/// poll's timeout for what is left until `deadline`, rounded up to whole
+/// milliseconds (rounded down, poll would return just before it), and at
+/// most poll's largest.
+pub fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+    let Some(d) = deadline else {
+        return PollTimeout::NONE;
+    };
+    let left = d.saturating_duration_since(Instant::now());
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    i32::try_from(ms).map_or(PollTimeout::MAX, |ms| {
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+    })
 }
