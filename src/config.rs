@@ -21,7 +21,55 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
         Err((path, e)) => return Err(field_error(path, e)),
     };
     required(bytes)?;
+    refuse_nul(bytes, "")?;
     Ok(spec)
+}
+
+/// A string with a NUL byte would reach the kernel cut short at it (a
+/// path, a hostname), or be dropped (an env entry): anywhere in the
+/// document, it is refused, naming the field. JSON can only spell NUL as
+/// \u0000, so only a document with that escape is walked (a few microseconds
+/// otherwise). `prefix` names the document's place in config.json ("process"
+/// for exec's process).
+pub fn refuse_nul(bytes: &[u8], prefix: &str) -> Result<()> {
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return Ok(());
+    }
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::config("config.json", e.to_string()))?;
+    match nul_in(&doc, prefix.to_string()) {
+        Some((field, value)) => Err(Error::config(
+            if field.is_empty() { "config.json".into() } else { field },
+            format!("{value:?} contains a NUL byte"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The path of the first string (or key) with a NUL in `v`, and that string.
+fn nul_in(v: &serde_json::Value, path: String) -> Option<(String, String)> {
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => Some((path, s.clone())),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| nul_in(e, format!("{path}[{i}]"))),
+        serde_json::Value::Object(o) => o.iter().find_map(|(k, e)| {
+            let field = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                // Escaped here as the value is: Error's own escaping would
+                // spell the NUL \u{0}.
+                let field = format!("{}{}", &field[..field.len() - k.len()], k.escape_debug());
+                return Some((field, k.clone()));
+            }
+            nul_in(e, field)
+        }),
+        _ => None,
+    }
 }
 
 /// Fields the spec marks REQUIRED that oci-spec fills with a default when
@@ -722,6 +770,24 @@ mod tests {
             ),
             "linux.resources.blockIO.throttleReadBpsDevice[0].rate: is required"
         );
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_naming_the_field() {
+        assert_eq!(
+            err(|v| v["process"]["env"] = serde_json::json!(["A=1", "B=x\0y"])),
+            "process.env[1]: \"B=x\\0y\" contains a NUL byte"
+        );
+        assert_eq!(
+            err(|v| v["linux"]["cgroupsPath"] = "/a\0b".into()),
+            "linux.cgroupsPath: \"/a\\0b\" contains a NUL byte"
+        );
+        assert_eq!(
+            err(|v| v["annotations"] = serde_json::json!({"k\0": "v"})),
+            "annotations.k\\0: \"k\\0\" contains a NUL byte"
+        );
+        // An escaped backslash before u0000 is no NUL.
+        check(|v| v["hostname"] = "a\\u0000".into()).unwrap();
     }
 
     #[test]

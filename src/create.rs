@@ -271,12 +271,12 @@ pub fn create(
                     "unexpected {m:?} from the init process"
                 )));
             }
-            None => return Err(Error::Init("the init process exited during setup".into())),
+            None => return Err(died_in_setup(&spec, &cgroup)),
         }
     }
     crate::netdev::move_all(&spec, init_pid)?;
     let start_time = pidstat::read(init_pid)
-        .ok_or_else(|| Error::Init("the init process exited during setup".into()))?
+        .ok_or_else(|| died_in_setup(&spec, &cgroup))?
         .start_time;
     // From here on the init outlives a killed runtime: a parent's death
     // no longer kills it, and it no longer reads the sync socket. Until
@@ -354,6 +354,25 @@ fn refuse_reachable_root(spec: &Spec, no_pivot: bool) -> Result<()> {
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The init died while being set up, without a report. Killed by the OOM
+/// killer in its cgroup, it met a memory limit too low for it to start:
+/// that names the field.
+fn died_in_setup(spec: &Spec, cgroup: &Cgroup) -> Error {
+    let limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit());
+    match limit {
+        Some(l) if crate::cgroups::oom_kills(cgroup) > 0 => Error::config(
+            "linux.resources.memory.limit",
+            format!("{l}: too low for the container to start (its init was killed by the OOM killer while being set up)"),
+        ),
+        _ => Error::Init("the init process exited during setup".into()),
     }
 }
 

@@ -34,6 +34,9 @@ pub enum Msg {
     Fail(String),
 }
 
+/// The most of a failure report sent: well within what `recv` reads.
+const MAX_FAIL: usize = 4096;
+
 pub struct Channel(OwnedFd);
 
 pub fn pair() -> Result<(Channel, Channel)> {
@@ -67,7 +70,14 @@ impl Channel {
             }
             Msg::Fail(s) => {
                 buf.push(b'F');
-                buf.extend_from_slice(s.as_bytes());
+                // Whole, or not at all: a message larger than the socket
+                // takes (or than `recv` reads) would be lost, and the
+                // failure reported as a silent exit.
+                let mut end = s.len().min(MAX_FAIL);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                buf.extend_from_slice(&s.as_bytes()[..end]);
             }
         }
         send(self.0.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)

@@ -151,6 +151,15 @@ pub fn refused(
 /// form (`failed to open|read P: E`, `failed to write D to P: E`) the
 /// crate pins. Anything else keeps libcgroups' own words.
 pub fn from_libcgroups(dirs: &[std::path::PathBuf], resources: &LinuxResources, msg: &str) -> Error {
+    // v1's memory controller names no file when the limit is below what
+    // the cgroup already uses (the init is in it by then).
+    if let Some(rest) = msg.strip_prefix("unable to set memory limit to ") {
+        let (value, usage) = rest.split_once(' ').unwrap_or((rest, ""));
+        return Error::config(
+            "linux.resources.memory.limit",
+            format!("{value}: below what the container already uses {usage}"),
+        );
+    }
     let parsed = dirs.iter().find_map(|dir| {
         let dir = format!("{}/", dir.display());
         let at = msg.find(&dir)?;
@@ -213,6 +222,16 @@ mod tests {
         assert_eq!(
             e,
             "linux.resources.cpu.cpus: 99: the kernel refused it in cpuset.cpus (invalid argument)"
+        );
+    }
+
+    #[test]
+    fn a_memory_limit_below_usage_names_the_limit() {
+        let msg = "unable to set memory limit to 4096 (current usage: 8192, peak usage: 262144)";
+        let e = from_libcgroups(&[], &res("{}"), msg).to_string();
+        assert_eq!(
+            e,
+            "linux.resources.memory.limit: 4096: below what the container already uses (current usage: 8192, peak usage: 262144)"
         );
     }
 

@@ -158,6 +158,7 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
     // From bytes, as config.json is read: one instance of the (large)
     // deserializer serves both.
     let text = p.to_string();
+    crate::config::refuse_nul(text.as_bytes(), "process")?;
     let process: Process =
         crate::jsonpath::parse(text.as_bytes()).map_err(|(path, e)| match path.as_str() {
             "." => anyhow::anyhow!("process: {e}"),
