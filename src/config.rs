@@ -32,7 +32,11 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
 /// otherwise). `prefix` names the document's place in config.json ("process"
 /// for exec's process).
 pub fn refuse_nul(bytes: &[u8], prefix: &str) -> Result<()> {
-    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+    let escaped_nul = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\\' && bytes[i + 1..].starts_with(b"u0000"));
+    if !escaped_nul {
         return Ok(());
     }
     let doc: serde_json::Value =

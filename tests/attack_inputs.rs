@@ -341,10 +341,22 @@ fn kill_sends_realtime_signals() {
 
 /// Signals a foreground berth (run, or exec) must forward: before, an RT
 /// signal made berth fail ("signal number"), leaving the container's
-/// process running unsupervised.
-fn forwards_rt(child: &mut std::process::Child, ready: &Path) {
-    assert!(wait_until(10, || ready.exists()), "never ready");
-    // SAFETY: a plain kill(2) of our own child.
+/// process running unsupervised. 34 (SIGRTMIN) and 64 (SIGRTMAX) first,
+/// which the process records in `got`, then 37, on which it exits 7.
+fn forwards_rt(child: &mut std::process::Child, out: &Path) {
+    assert!(wait_until(10, || out.join("ready").exists()), "never ready");
+    let got = || std::fs::read_to_string(out.join("got")).unwrap_or_default();
+    for (n, want) in [(34, "34\n"), (64, "34\n64\n")] {
+        // SAFETY: a plain kill(2) of our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, n) }, 0);
+        let arrived = wait_until(10, || got() == want);
+        if !arrived {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(arrived, "signal {n} not forwarded: got {:?}", got());
+    }
+    // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(child.id() as i32, 37) }, 0);
     let st = wait_child(child, 10).expect("berth did not return");
     assert_eq!(
@@ -356,10 +368,10 @@ fn forwards_rt(child: &mut std::process::Child, ready: &Path) {
 
 #[test]
 fn run_forwards_realtime_signals() {
-    let (b, out) = trapping("run-rt", &[]);
+    let (b, out) = trapping("run-rt", &[34, 64]);
     b.write_config();
     let mut child = b.spawn("run", &["run", "-b", b.dir.to_str().unwrap(), &b.id]);
-    forwards_rt(&mut child, &out.join("ready"));
+    forwards_rt(&mut child, &out);
 }
 
 #[test]
@@ -375,10 +387,11 @@ fn exec_forwards_realtime_signals() {
             &b.id,
             "sh",
             "-c",
-            "trap 'exit 7' 37; touch /out/ready; while :; do sleep 0.05; done",
+            "trap 'echo 34 >> /out/got' 34; trap 'echo 64 >> /out/got' 64; \
+             trap 'exit 7' 37; touch /out/ready; while :; do sleep 0.05; done",
         ],
     );
-    forwards_rt(&mut child, &out.join("ready"));
+    forwards_rt(&mut child, &out);
 }
 
 // ---- item 9: hooks ----
