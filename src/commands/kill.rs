@@ -7,8 +7,9 @@ use crate::state::{ContainerDir, State, Status};
 /// A signal given as a name (with or without SIG) or a number: every
 /// signal the kernel has, real-time ones included.
 pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
-    crate::signal::parse(s).with_context(|| {
-        format!("signal {s}: not a signal (a number 1..64, or a name such as TERM or RTMIN+3)")
+    crate::signal::parse(s).with_context(|| match s.parse::<i64>() {
+        Ok(_) => format!("signal {s}: not a valid signal number (1..64)"),
+        Err(_) => format!("signal {s}: not a known signal name (TERM, SIGRTMIN+3, ...)"),
     })
 }
 
