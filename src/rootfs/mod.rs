@@ -84,27 +84,31 @@ pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
 /// The mounts: everything up to the devices. Returns the rootfs root handle
 /// for the steps that follow (devices, console, pivot).
 pub fn setup(ctx: &Context) -> Result<Root> {
-    // Keep our mounts from propagating back to the host: everything becomes a
-    // slave (or private, when asked) before the first mount.
-    let flags = match propagation_flags(ctx.spec)? {
-        Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    };
+    // Without a mount namespace nothing is mounted, in the host's one: the
+    // config was refused if it asked for anything (config::without_mount_ns).
     if ctx.mount_ns {
+        // Keep our mounts from propagating back to the host: everything
+        // becomes a slave (or private, when asked) before the first mount.
+        let flags = match propagation_flags(ctx.spec)? {
+            Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        };
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .sys(|| "make / a slave mount".into())?;
+        // pivot_root needs the new root to be a mount point.
+        mount(
+            Some(ctx.rootfs),
+            ctx.rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
     }
-    // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
     let root = Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
-    mounts::mount_all(ctx, &root)?;
+    if ctx.mount_ns {
+        mounts::mount_all(ctx, &root)?;
+    }
     crate::fault::point("mounts")?;
     Ok(root)
 }
@@ -113,7 +117,11 @@ pub fn setup(ctx: &Context) -> Result<Root> {
 /// mknod is checked against the device cgroup, whose rules must be complete
 /// by then (see init).
 pub fn devices(ctx: &Context, root: &Root) -> Result<()> {
-    devices::create(ctx, root)?;
+    // Without a mount namespace /dev is the image's own directory on the
+    // host: no nodes are made in it.
+    if ctx.mount_ns {
+        devices::create(ctx, root)?;
+    }
     crate::fault::point("devices")?;
     Ok(())
 }
