@@ -335,3 +335,52 @@ fn symlinked_proc_sys_dev_are_refused() {
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     }
 }
+
+/// Item 6, what the fix must keep: a tmpfs that needs something after its
+/// mount (propagation, recursive attributes, tmpcopyup) is made detached
+/// with its data, given its flags, filled, and attached; a read-only
+/// tmpcopyup is filled before it becomes read-only.
+#[test]
+fn detached_tmpfs_keeps_data_flags_and_propagation() {
+    let mut b = Bundle::new(
+        "detached",
+        &[
+            "sh",
+            "-c",
+            "grep -E ' /(t|etc) ' /proc/self/mountinfo; stat -c %a /t; ls /etc/passwd; touch /etc/x || echo rofs",
+        ],
+    );
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "ro", "rprivate", "rnoexec", "mode=700", "size=1m"]}),
+    );
+    mounts.push(
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+        "options": ["tmpcopyup", "ro", "nosuid"]}),
+    );
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{out}{err}");
+    let line = |dest: &str| {
+        out.lines()
+            .find(|l| l.split(' ').nth(4) == Some(dest))
+            .unwrap_or_else(|| panic!("{dest} not mounted: {out}"))
+            .to_string()
+    };
+    let t = line("/t");
+    let opts: Vec<&str> = t.split(' ').nth(5).unwrap().split(',').collect();
+    for o in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(opts.contains(&o), "/t lacks {o}: {t}");
+    }
+    assert!(
+        !t.contains("shared:") && !t.contains("master:"),
+        "/t is private: {t}"
+    );
+    let etc = line("/etc");
+    assert!(etc.split(' ').nth(5).unwrap().starts_with("ro,"), "{etc}");
+    assert!(
+        out.contains("\n700\n/etc/passwd\n"),
+        "mode=700 and the copy: {out}"
+    );
+    assert!(out.contains("rofs"), "/etc read-only after the copy: {out}");
+}

@@ -12,7 +12,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::inroot::{self, Root};
-use super::mounts::ensure_file;
+use super::mounts::{ensure_file, mount_point};
 use super::{Context, bind_onto, symlink};
 use crate::error::{Error, Result};
 
@@ -128,8 +128,9 @@ fn check_existing(root: &Root, n: &Node) -> std::result::Result<(), String> {
 
 fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
     if let Some(parent) = n.path.parent() {
-        root.mkdir_all(parent, 0o755)
-            .map_err(|e| Error::path("create device directory", parent, e))?;
+        // No symlink on the way under /dev (an image's /dev, or /dev/net,
+        // made a symlink), as for every mount point there.
+        mount_point(root, parent, "")?;
     }
     if ctx.in_userns {
         let target = ensure_file(root, &n.path)?;

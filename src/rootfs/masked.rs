@@ -13,7 +13,7 @@ use oci_spec::runtime::Spec;
 
 use super::inroot::Root;
 use super::options::attr;
-use super::{fd_path, open_dev_null, resolve_existing, set_attr};
+use super::{detached, fd_path, open_dev_null, resolve_existing, set_attr};
 use crate::error::{Error, Result};
 
 pub fn apply(spec: &Spec, root: &Root) -> Result<()> {
@@ -66,17 +66,11 @@ fn readonly(root: &Root, path: &Path) -> Result<()> {
     let Some(target) = resolve_existing(root, path)? else {
         return Ok(());
     };
-    let t = fd_path(target.as_fd());
-    mount(
-        Some(t.as_str()),
-        t.as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| Error::sys(format!("bind {} onto itself", path.display()), e))?;
-    let top = root
-        .resolve(path)
-        .map_err(|e| Error::path("resolve", path, e))?;
-    set_attr(top.as_fd(), attr::RDONLY, 0, true, path)
+    // A copy of what is there, made read-only before it is attached over
+    // it: nothing resolves the path again (a swapped directory would take
+    // the flag elsewhere and leave this one writable).
+    let fail = |what: &str, e| Error::sys(format!("bind {} onto itself: {what}", path.display()), e);
+    let tree = detached::clone_fd(target.as_fd(), true).map_err(|e| fail("open_tree", e))?;
+    set_attr(tree.as_fd(), attr::RDONLY, 0, true, path)?;
+    detached::attach(tree.as_fd(), target.as_fd()).map_err(|e| fail("move_mount", e))
 }

@@ -9,6 +9,7 @@
 
 mod cgroup_mount;
 mod copyup;
+mod detached;
 mod devices;
 pub mod inroot;
 mod masked;
@@ -152,27 +153,6 @@ fn bind_onto(
         flags,
         None::<&str>,
     )
-}
-
-/// `bind_onto` for mount `i` of the config, with an error naming it.
-fn bind_mount(
-    i: usize,
-    source: &Path,
-    target: BorrowedFd<'_>,
-    rec: bool,
-    dest: &Path,
-) -> Result<()> {
-    bind_onto(source, target, rec).map_err(|e| {
-        Error::sys(
-            format!(
-                "{}: bind {} on {}",
-                field(i, "destination"),
-                source.display(),
-                dest.display()
-            ),
-            e,
-        )
-    })
 }
 
 /// Creates a symlink in the rootfs; one already there is left as it is.
