@@ -384,3 +384,48 @@ fn detached_tmpfs_keeps_data_flags_and_propagation() {
     );
     assert!(out.contains("rofs"), "/etc read-only after the copy: {out}");
 }
+
+/// Item 4, found on the way: `delete` of a container without a mount
+/// namespace detached the mount at its rootfs path, following symlinks. Its
+/// process shares the host's mounts and, out of its chroot, can put a
+/// symlink there (the test does it for it): delete then detached whatever
+/// host mount the link named.
+#[test]
+fn delete_never_unmounts_through_a_planted_symlink() {
+    let mut b = Bundle::new("nomnt-umount", &["sleep", "100"]);
+    let rootfs = b.private_rootfs();
+    b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+    b.config["hostname"] = json!(null);
+    b.config["mounts"] = json!([]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
+    let victim = b.dir.join("host-mount");
+    std::fs::create_dir_all(&victim).unwrap();
+    let mounted = |p: &Path| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(4) == p.to_str())
+    };
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "berth-victim"])
+        .arg(&victim)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount a tmpfs for the test");
+    b.ok(&["run", "-d", &b.id]);
+    std::fs::rename(&rootfs, b.dir.join("rootfs.moved")).unwrap();
+    std::os::unix::fs::symlink(&victim, &rootfs).unwrap();
+    let out = b.berth_raw(&["delete", "-f", &b.id]);
+    let survived = mounted(&victim);
+    if survived {
+        Command::new("umount").arg(&victim).status().unwrap();
+    }
+    assert!(survived, "delete detached the host mount a symlink named");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
