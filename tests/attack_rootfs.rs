@@ -429,3 +429,58 @@ fn delete_never_unmounts_through_a_planted_symlink() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Item 6's class, for masks: a container sharing the rootfs swaps the
+/// `proc` directory, once procfs is mounted on it, for a plain directory
+/// (RENAME_EXCHANGE; the mount moves with its directory). Masks resolved
+/// by path then go to the plain directory and the real procfs, mounted at
+/// the other name, stays unmasked. 40 creates, none may leave it so.
+#[test]
+fn masks_follow_the_procfs_berth_mounted() {
+    // A file of the default maskedPaths that this kernel has (it may lack
+    // /proc/kcore).
+    let masked = ["timer_list", "keys", "sched_debug", "kcore"]
+        .into_iter()
+        .find(|f| Path::new("/proc").join(f).exists())
+        .expect("a masked /proc file on this host");
+    let mut b = Bundle::new("swapproc", &["true"]);
+    let rootfs = b.private_rootfs();
+    std::fs::create_dir_all(rootfs.join("fakeproc")).unwrap();
+    b.write_config();
+    let x = CString::new(rootfs.join("proc").as_os_str().as_bytes()).unwrap();
+    let y = CString::new(rootfs.join("fakeproc").as_os_str().as_bytes()).unwrap();
+    let stop = AtomicBool::new(false);
+    let (mut unmasked, mut made) = (Vec::new(), 0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pin_to_cpu(1);
+            while !stop.load(Ordering::Relaxed) {
+                rename_exchange(&x, &y);
+            }
+        });
+        pin_to_cpu(0);
+        for _ in 0..40 {
+            let out = b.berth_raw(&["create", &b.id]);
+            if out.status.success() {
+                made += 1;
+                let pid = b.state()["pid"].as_i64().unwrap();
+                let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+                let points: Vec<&str> = info.lines().filter_map(|l| l.split(' ').nth(4)).collect();
+                // Whole procfs mounts (root "/"), not the read-only binds
+                // of its directories.
+                let whole = |l: &&str| l.contains(" - proc ") && l.split(' ').nth(3) == Some("/");
+                for l in info.lines().filter(whole) {
+                    let at = l.split(' ').nth(4).unwrap();
+                    if !points.contains(&format!("{at}/{masked}").as_str()) {
+                        unmasked.push(format!("procfs at {at} without {masked} masked"));
+                    }
+                }
+            }
+            b.berth_raw(&["delete", "-f", &b.id]);
+        }
+        stop.store(true, Ordering::Relaxed);
+        unpin();
+    });
+    assert!(made > 0, "no create succeeded under the swapping");
+    assert_eq!(unmasked, Vec::<String>::new(), "in {made} creates");
+}

@@ -4,14 +4,15 @@
 //! every mount below it. Paths that do not exist in the rootfs are skipped,
 //! as the spec allows.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{SFlag, fstat};
+use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs};
 use oci_spec::runtime::Spec;
 
-use super::inroot::Root;
+use super::inroot::{Root, clean};
 use super::options::attr;
 use super::{detached, fd_path, open_dev_null, resolve_existing, set_attr};
 use crate::error::{Error, Result};
@@ -20,22 +21,81 @@ pub fn apply(spec: &Spec, root: &Root) -> Result<()> {
     let Some(linux) = spec.linux().as_ref() else {
         return Ok(());
     };
+    let kernel = Kernel::of(spec);
     let masked = linux.masked_paths().as_deref().unwrap_or_default();
     if !masked.is_empty() {
         let null = open_dev_null()?;
         for (i, p) in masked.iter().enumerate() {
-            mask(root, Path::new(p), &null)
+            mask(root, &kernel, Path::new(p), &null)
                 .map_err(|e| e.within(format!("linux.maskedPaths[{i}]")))?;
         }
     }
     for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
-        readonly(root, Path::new(p)).map_err(|e| e.within(format!("linux.readonlyPaths[{i}]")))?;
+        readonly(root, &kernel, Path::new(p))
+            .map_err(|e| e.within(format!("linux.readonlyPaths[{i}]")))?;
     }
     Ok(())
 }
 
-fn mask(root: &Root, path: &Path, null: &std::os::fd::OwnedFd) -> Result<()> {
-    let Some(target) = resolve_existing(root, path)? else {
+/// The kernel filesystems the config mounts at /proc and /sys. Paths below
+/// them are resolved from the filesystem found there, checked to be it: a
+/// container sharing the rootfs can swap the directory a procfs was
+/// mounted on for a plain one (the mount moves with its directory), and
+/// masks looked up by path would then go to the plain one and leave the
+/// real procfs, at the other name, unmasked.
+struct Kernel {
+    proc: bool,
+    sys: bool,
+}
+
+impl Kernel {
+    fn of(spec: &Spec) -> Kernel {
+        let mounted = |typ: &str, at: &str| {
+            spec.mounts().iter().flatten().any(|m| {
+                m.typ().as_deref() == Some(typ) && clean(m.destination()) == Path::new(at)
+            })
+        };
+        Kernel {
+            proc: mounted("proc", "/proc"),
+            sys: mounted("sysfs", "/sys"),
+        }
+    }
+
+    /// `path` resolved in the root, or None if it does not exist.
+    fn resolve(&self, root: &Root, path: &Path) -> Result<Option<OwnedFd>> {
+        let path = clean(path);
+        for (top, magic, expected) in [
+            ("/proc", PROC_SUPER_MAGIC, self.proc),
+            ("/sys", SYSFS_MAGIC, self.sys),
+        ] {
+            let Ok(rest) = path.strip_prefix(top) else {
+                continue;
+            };
+            if !expected || rest.as_os_str().is_empty() {
+                break;
+            }
+            let fs = root
+                .resolve_nosymlinks(Path::new(top))
+                .map_err(|e| Error::path("resolve", top, e))?;
+            if !fstatfs(&fs).is_ok_and(|s| s.filesystem_type() == magic) {
+                return Err(Error::path(
+                    "resolve",
+                    top,
+                    std::io::Error::other("no longer the filesystem mounted there"),
+                ));
+            }
+            return match Root::from(fs).resolve(rest) {
+                Ok(h) => Ok(Some(h)),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+                Err(e) => Err(Error::path("resolve in rootfs", &path, e)),
+            };
+        }
+        resolve_existing(root, &path)
+    }
+}
+
+fn mask(root: &Root, kernel: &Kernel, path: &Path, null: &OwnedFd) -> Result<()> {
+    let Some(target) = kernel.resolve(root, path)? else {
         return Ok(());
     };
     let st = fstat(std::os::fd::AsRawFd::as_raw_fd(&target.as_fd()))
@@ -62,8 +122,8 @@ fn mask(root: &Root, path: &Path, null: &std::os::fd::OwnedFd) -> Result<()> {
     r.map_err(|e| Error::sys(format!("mask {}", path.display()), e))
 }
 
-fn readonly(root: &Root, path: &Path) -> Result<()> {
-    let Some(target) = resolve_existing(root, path)? else {
+fn readonly(root: &Root, kernel: &Kernel, path: &Path) -> Result<()> {
+    let Some(target) = kernel.resolve(root, path)? else {
         return Ok(());
     };
     // A copy of what is there, made read-only before it is attached over
