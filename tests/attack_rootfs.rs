@@ -465,14 +465,20 @@ fn masks_follow_the_procfs_berth_mounted() {
                 made += 1;
                 let pid = b.state()["pid"].as_i64().unwrap();
                 let info = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
-                let points: Vec<&str> = info.lines().filter_map(|l| l.split(' ').nth(4)).collect();
+                // By mount ids: the swapper still renames while this reads.
+                let fields: Vec<Vec<&str>> = info.lines().map(|l| l.split(' ').collect()).collect();
+                let suffix = format!("/{masked}");
                 // Whole procfs mounts (root "/"), not the read-only binds
                 // of its directories.
-                let whole = |l: &&str| l.contains(" - proc ") && l.split(' ').nth(3) == Some("/");
-                for l in info.lines().filter(whole) {
-                    let at = l.split(' ').nth(4).unwrap();
-                    if !points.contains(&format!("{at}/{masked}").as_str()) {
-                        unmasked.push(format!("procfs at {at} without {masked} masked"));
+                for f in fields.iter().filter(|f| f.len() > 9 && f[3] == "/") {
+                    if f.iter().skip_while(|w| **w != "-").nth(1) != Some(&"proc") {
+                        continue;
+                    }
+                    let covered = fields
+                        .iter()
+                        .any(|g| g[1] == f[0] && g[4].ends_with(&suffix));
+                    if !covered {
+                        unmasked.push(format!("procfs at {} without {masked} masked", f[4]));
                     }
                 }
             }

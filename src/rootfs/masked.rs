@@ -21,8 +21,19 @@ pub fn apply(spec: &Spec, root: &Root) -> Result<()> {
     let Some(linux) = spec.linux().as_ref() else {
         return Ok(());
     };
-    let kernel = Kernel::of(spec);
     let masked = linux.masked_paths().as_deref().unwrap_or_default();
+    let readonly_paths = linux.readonly_paths().as_deref().unwrap_or_default();
+    let fields = masked
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("linux.maskedPaths[{i}]"), p))
+        .chain(
+            readonly_paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("linux.readonlyPaths[{i}]"), p)),
+        );
+    let kernel = Kernel::open(spec, root, fields)?;
     if !masked.is_empty() {
         let null = open_dev_null()?;
         for (i, p) in masked.iter().enumerate() {
@@ -30,65 +41,81 @@ pub fn apply(spec: &Spec, root: &Root) -> Result<()> {
                 .map_err(|e| e.within(format!("linux.maskedPaths[{i}]")))?;
         }
     }
-    for (i, p) in linux.readonly_paths().iter().flatten().enumerate() {
+    for (i, p) in readonly_paths.iter().enumerate() {
         readonly(root, &kernel, Path::new(p))
             .map_err(|e| e.within(format!("linux.readonlyPaths[{i}]")))?;
     }
     Ok(())
 }
 
-/// The kernel filesystems the config mounts at /proc and /sys. Paths below
-/// them are resolved from the filesystem found there, checked to be it: a
-/// container sharing the rootfs can swap the directory a procfs was
+/// The kernel filesystems the config mounts at /proc and /sys, opened
+/// once and checked to be them. Paths below them are resolved from there:
+/// a container sharing the rootfs can swap the directory a procfs was
 /// mounted on for a plain one (the mount moves with its directory), and
 /// masks looked up by path would then go to the plain one and leave the
 /// real procfs, at the other name, unmasked.
 struct Kernel {
-    proc: bool,
-    sys: bool,
+    proc: Option<Root>,
+    sys: Option<Root>,
 }
 
 impl Kernel {
-    fn of(spec: &Spec) -> Kernel {
-        let mounted = |typ: &str, at: &str| {
-            spec.mounts().iter().flatten().any(|m| {
-                m.typ().as_deref() == Some(typ) && clean(m.destination()) == Path::new(at)
-            })
+    fn open<'a>(
+        spec: &Spec,
+        root: &Root,
+        fields: impl Iterator<Item = (String, &'a String)> + Clone,
+    ) -> Result<Kernel> {
+        let open = |typ: &str, top: &str, magic| -> Result<Option<Root>> {
+            let mounted = spec.mounts().iter().flatten().any(|m| {
+                m.typ().as_deref() == Some(typ) && clean(m.destination()) == Path::new(top)
+            });
+            let below = |p: &&String| {
+                let p = clean(Path::new(p.as_str()));
+                p.starts_with(top) && p != Path::new(top)
+            };
+            let Some((field, _)) = fields.clone().find(|(_, p)| below(p)) else {
+                return Ok(None);
+            };
+            if !mounted {
+                return Ok(None);
+            }
+            let found = root
+                .resolve_nosymlinks(Path::new(top))
+                .map_err(|e| Error::path("resolve", top, e));
+            let fs = found.and_then(|fs| {
+                if fstatfs(&fs).is_ok_and(|s| s.filesystem_type() == magic) {
+                    Ok(fs)
+                } else {
+                    Err(Error::path(
+                        "resolve",
+                        top,
+                        std::io::Error::other(format!("no longer the {typ} mounted there")),
+                    ))
+                }
+            });
+            fs.map(|fs| Some(Root::from(fs)))
+                .map_err(|e| e.within(field))
         };
-        Kernel {
-            proc: mounted("proc", "/proc"),
-            sys: mounted("sysfs", "/sys"),
-        }
+        Ok(Kernel {
+            proc: open("proc", "/proc", PROC_SUPER_MAGIC)?,
+            sys: open("sysfs", "/sys", SYSFS_MAGIC)?,
+        })
     }
 
-    /// `path` resolved in the root, or None if it does not exist.
+    /// `path` resolved in the root (below /proc or /sys in the filesystem
+    /// found there), or None if it does not exist.
     fn resolve(&self, root: &Root, path: &Path) -> Result<Option<OwnedFd>> {
         let path = clean(path);
-        for (top, magic, expected) in [
-            ("/proc", PROC_SUPER_MAGIC, self.proc),
-            ("/sys", SYSFS_MAGIC, self.sys),
-        ] {
-            let Ok(rest) = path.strip_prefix(top) else {
-                continue;
-            };
-            if !expected || rest.as_os_str().is_empty() {
-                break;
+        for (top, fs) in [("/proc", &self.proc), ("/sys", &self.sys)] {
+            if let (Some(fs), Ok(rest)) = (fs, path.strip_prefix(top))
+                && !rest.as_os_str().is_empty()
+            {
+                return match fs.resolve(rest) {
+                    Ok(h) => Ok(Some(h)),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+                    Err(e) => Err(Error::path("resolve in rootfs", &path, e)),
+                };
             }
-            let fs = root
-                .resolve_nosymlinks(Path::new(top))
-                .map_err(|e| Error::path("resolve", top, e))?;
-            if !fstatfs(&fs).is_ok_and(|s| s.filesystem_type() == magic) {
-                return Err(Error::path(
-                    "resolve",
-                    top,
-                    std::io::Error::other("no longer the filesystem mounted there"),
-                ));
-            }
-            return match Root::from(fs).resolve(rest) {
-                Ok(h) => Ok(Some(h)),
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-                Err(e) => Err(Error::path("resolve in rootfs", &path, e)),
-            };
         }
         resolve_existing(root, &path)
     }
