@@ -17,7 +17,7 @@ mod mounts;
 pub mod options;
 mod pivot;
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -96,18 +96,23 @@ pub fn setup(ctx: &Context) -> Result<Root> {
         };
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .sys(|| "make / a slave mount".into())?;
-        // pivot_root needs the new root to be a mount point.
-        mount(
-            Some(ctx.rootfs),
-            ctx.rootfs,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
     }
-    let root = Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
+    let mut root =
+        Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
     if ctx.mount_ns {
+        // pivot_root needs the new root to be a mount point: a recursive
+        // copy of the rootfs, attached onto the directory opened above and
+        // used through its own descriptor from then on (the path is not
+        // looked up again).
+        let fail = |what: &str, e| {
+            Error::sys(
+                format!("bind mount the rootfs {}: {what}", ctx.rootfs.display()),
+                e,
+            )
+        };
+        let tree = detached::clone_fd(root.as_fd(), true).map_err(|e| fail("open_tree", e))?;
+        detached::attach(tree.as_fd(), root.as_fd()).map_err(|e| fail("move_mount", e))?;
+        root = Root::from(tree);
         mounts::mount_all(ctx, &root)?;
     }
     crate::fault::point("mounts")?;
