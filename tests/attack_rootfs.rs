@@ -385,6 +385,15 @@ fn detached_tmpfs_keeps_data_flags_and_propagation() {
     assert!(out.contains("rofs"), "/etc read-only after the copy: {out}");
 }
 
+/// Detaches the test's own mount when dropped, even after a failure.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// Item 4, found on the way: `delete` of a container without a mount
 /// namespace detached the mount at its rootfs path, following symlinks. Its
 /// process shares the host's mounts and, out of its chroot, can put a
@@ -414,15 +423,16 @@ fn delete_never_unmounts_through_a_planted_symlink() {
         .status()
         .unwrap();
     assert!(st.success(), "mount a tmpfs for the test");
+    let _unmount = Unmount(victim.clone());
     b.ok(&["run", "-d", &b.id]);
-    std::fs::rename(&rootfs, b.dir.join("rootfs.moved")).unwrap();
+    // (berth as found had the rootfs mounted here on the host: EBUSY.)
+    std::fs::rename(&rootfs, b.dir.join("rootfs.moved")).expect("move the rootfs away");
     std::os::unix::fs::symlink(&victim, &rootfs).unwrap();
     let out = b.berth_raw(&["delete", "-f", &b.id]);
-    let survived = mounted(&victim);
-    if survived {
-        Command::new("umount").arg(&victim).status().unwrap();
-    }
-    assert!(survived, "delete detached the host mount a symlink named");
+    assert!(
+        mounted(&victim),
+        "delete detached the host mount a symlink named"
+    );
     assert!(
         out.status.success(),
         "{}",
