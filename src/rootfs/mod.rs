@@ -3,9 +3,11 @@
 //! devices, masked and read-only paths, then pivot_root.
 //!
 //! Every path inside the rootfs is resolved by the kernel (openat2
-//! RESOLVE_IN_ROOT, `inroot`), and every mount lands on the resulting file descriptor
-//! through /proc/self/fd/N, so a symlink in the image (or raced into it)
-//! can never send a mount outside the rootfs (CVE-2021-30465).
+//! RESOLVE_IN_ROOT, `inroot`), and every mount lands on the resulting file
+//! descriptor (through /proc/self/fd/N, or move_mount), so a symlink in the
+//! image (or raced into it) can never send a mount outside the rootfs
+//! (CVE-2021-30465). What a mount needs besides mount(2) itself is done to
+//! the mount's own descriptor (`detached`), never by its path again.
 
 mod cgroup_mount;
 mod copyup;

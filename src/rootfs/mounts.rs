@@ -3,7 +3,9 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use nix::fcntl::{OFlag, openat};
 use nix::mount::{MsFlags, mount};
+use nix::sys::stat::Mode;
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use oci_spec::runtime::Mount;
 
@@ -111,11 +113,11 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
             .map_err(|e| Error::path("open for tmpcopyup", &dest, e))?;
         // fsmount's descriptor is O_PATH: the copy sets the top's owner and
         // mode through one opened for reading ("." stays on this mount).
-        let to = nix::fcntl::openat(
+        let to = openat(
             Some(mnt.as_raw_fd()),
             ".",
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
         )
         .map_err(|e| Error::sys(format!("open the tmpfs for {}", dest.display()), e))?;
         // SAFETY: openat returned a new descriptor that nothing else owns.
