@@ -163,6 +163,133 @@ fn exec_survives_a_moved_bundle() {
     assert_eq!(text(&out.stdout), "create\n");
 }
 
+/// struct seccomp_notif and seccomp_notif_resp (linux/seccomp.h).
+#[repr(C)]
+#[derive(Default)]
+struct Notif {
+    id: u64,
+    pid: u32,
+    flags: u32,
+    nr: i32,
+    arch: u32,
+    ip: u64,
+    args: [u64; 6],
+}
+
+#[repr(C)]
+struct NotifResp {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+/// Answers the one notification of a listener connection with EACCES;
+/// returns the message berth sent with the fd.
+fn answer_one(conn: std::os::unix::net::UnixStream) -> serde_json::Value {
+    use std::os::fd::AsRawFd;
+    conn.set_nonblocking(false).unwrap();
+    let (msg, fd) = common::recv_fd(&conn);
+    let mut req = Notif::default();
+    const RECV: libc::c_ulong = 0xc050_2100;
+    const SEND: libc::c_ulong = 0xc018_2101;
+    // SAFETY: the ioctls read and write structs of the kernel's layout.
+    unsafe {
+        assert_eq!(libc::ioctl(fd.as_raw_fd(), RECV, &mut req as *mut Notif), 0);
+        let resp = NotifResp {
+            id: req.id,
+            val: 0,
+            error: -libc::EACCES,
+            flags: 0,
+        };
+        assert_eq!(
+            libc::ioctl(fd.as_raw_fd(), SEND, &resp as *const NotifResp),
+            0
+        );
+    }
+    serde_json::from_slice(&msg).unwrap()
+}
+
+/// Item 1: the seccomp listener of a rewritten config would get the notify
+/// fd of every exec'd process (and answer its system calls): the listener
+/// named at create gets it.
+#[test]
+fn exec_hands_the_notify_fd_to_the_listener_of_create() {
+    use std::os::unix::net::UnixListener;
+    let mut b = Bundle::new("ax-listener", &["sleep", "1000"]);
+    let ours_path = b.dir.join("ours.sock");
+    let theirs_path = b.dir.join("theirs.sock");
+    let ours = UnixListener::bind(&ours_path).unwrap();
+    let theirs = UnixListener::bind(&theirs_path).unwrap();
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": ours_path,
+        "listenerMetadata": "at-create",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    b.ok(&["run", "-d", &b.id]);
+    // The init's own fd, sent at create.
+    drop(ours.accept().unwrap());
+    ours.set_nonblocking(true).unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    b.config["linux"]["seccomp"]["listenerPath"] = json!(theirs_path);
+    b.config["linux"]["seccomp"]["listenerMetadata"] = json!("rewritten");
+    b.write_config();
+    let mut exec = b.spawn(
+        "exec",
+        &[
+            "exec",
+            &b.id,
+            "sh",
+            "-c",
+            "mkdir /tmp/ax 2>&1; echo status=$?",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut msg, mut stolen) = (None, false);
+    while msg.is_none() && !stolen && Instant::now() < deadline {
+        if let Ok((conn, _)) = ours.accept() {
+            msg = Some(answer_one(conn));
+        }
+        // Dropping the connection closes the fd unread: the process's
+        // mkdir then fails instead of waiting for an answer.
+        stolen = theirs.accept().is_ok();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let st = wait_for(&mut exec, 10);
+    if st.is_none() {
+        reap(&mut exec);
+    }
+    assert!(!stolen, "the rewritten config's listener got the notify fd");
+    let msg = msg.expect("the listener of create got no fd");
+    assert_eq!(msg["metadata"], "at-create");
+    assert!(st.expect("exec hung").success());
+    let out = std::fs::read_to_string(b.dir.join("exec.out")).unwrap();
+    assert!(
+        out.contains("Permission denied") && out.contains("status=1"),
+        "{out}"
+    );
+}
+
+/// Item 1, without a mount namespace: the container's root is the init's
+/// chroot in the host's mount namespace, and exec enters that root through
+/// the init (its /proc root checked against its pidfd), not through the
+/// rootfs path of the bundle.
+#[test]
+fn exec_without_a_mount_namespace_enters_the_inits_root() {
+    let mut b = Bundle::new("ax-nomnt", &["sleep", "1000"]);
+    let rootfs = b.private_rootfs();
+    std::fs::write(rootfs.join("only-in-container"), "INSIDE\n").unwrap();
+    let marker = host_marker(&b);
+    b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
+    b.config["hostname"] = json!(null);
+    b.ok(&["run", "-d", &b.id]);
+    let script = format!("cat /only-in-container; cat {marker} 2>/dev/null || echo NO-HOST-FILE");
+    let out = b.berth_raw(&["exec", &b.id, "sh", "-c", &script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "INSIDE\nNO-HOST-FILE\n");
+}
+
 /// `berth exec` with the given descriptors open as 3, 4, ...: each of
 /// `pass` is dup2'ed to 3 + its index in the child only.
 fn exec_with_fds(b: &Bundle, pass: &[i32], args: &[&str]) -> (Option<ExitStatus>, String, String) {
