@@ -79,6 +79,7 @@ pub fn spawn(
     // concurrent delete kills the child with the container, and the join
     // fails on a removed cgroup or a dead init.
     drop(lock);
+    let runtime = std::process::id();
     let pid = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
@@ -86,7 +87,7 @@ pub fn spawn(
     if pid == 0 {
         drop(ours);
         let joined = cgroup_join.join();
-        let err = match joined.and_then(|()| child(r, flags, root.as_ref(), &theirs)) {
+        let err = match joined.and_then(|()| child(r, runtime, flags, root.as_ref(), &theirs)) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -167,6 +168,7 @@ fn init_root(r: &Request) -> Result<OwnedFd> {
 
 fn child(
     r: &Request,
+    runtime: u32,
     flags: CloneFlags,
     root: Option<&OwnedFd>,
     channel: &Channel,
@@ -176,6 +178,11 @@ fn child(
     keep.extend(root.map(|f| f.as_raw_fd()));
     prepare::close_fds_except(keep, r.preserve_fds)?;
     clone::die_with_parent(true)?;
+    // A child frozen until now (a paused container's cgroup) may have
+    // outlived its runtime, whose death signal then never comes.
+    if nix::unistd::getppid().as_raw() as u32 != runtime {
+        return Err(Error::State("the exec runtime exited".into()));
+    }
     channel.expect(Msg::Go)?;
     setns(r.init_pidfd.as_fd(), flags)
         .sys(|| format!("join the container's namespaces ({flags:?})"))?;
