@@ -133,3 +133,51 @@ impl Record {
         Ok(record)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_names_damage() {
+        let root = std::env::temp_dir().join(format!("berth-record-test-{}", std::process::id()));
+        let dir = ContainerDir::create(&root, "r1").unwrap();
+        let spec = crate::config::parse(
+            br#"{"ociVersion": "1.2.0", "root": {"path": "r"},
+                "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 7, "gid": 7}},
+                "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                    "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l", "listenerMetadata": "m",
+                        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}}}"#,
+        )
+        .unwrap();
+        let profile = spec.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
+        let filter = crate::seccomp::compile(profile).unwrap();
+        Record::new(&spec).save(&dir, Some(&filter)).unwrap();
+        // Never written over an existing file.
+        assert!(Record::new(&spec).save(&dir, None).is_err());
+        let r = Record::load(&dir).unwrap();
+        assert_eq!(
+            r.namespaces(),
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
+        assert_eq!(r.process.unwrap().user().uid(), 7);
+        assert_eq!(r.listener_metadata.as_deref(), Some("m"));
+        assert_eq!(r.listener_path.as_deref(), Some(std::path::Path::new("/l")));
+        assert!(r.seccomp.is_some());
+
+        let file = dir.path.join(FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.truncate(bytes.len() - 3);
+        std::fs::write(&file, bytes).unwrap();
+        let e = Record::load(&dir).err().unwrap().to_string();
+        assert!(
+            e.contains("exec seccomp: ") && e.contains("berth delete -f r1"),
+            "{e}"
+        );
+        std::fs::remove_file(&file).unwrap();
+        let e = Record::load(&dir).err().unwrap().to_string();
+        assert!(e.contains("is missing"), "{e}");
+        dir.remove().unwrap();
+        std::fs::remove_dir(&root).unwrap();
+    }
+}
