@@ -387,7 +387,14 @@ fn preserved_fds_only() {
     // SAFETY: dup2 is async-signal-safe and runs in the forked child.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(fd, 3) < 0 {
+            // Already 3, dup2 would keep its close-on-exec flag: berth
+            // would get no descriptor 3 (and refuse --preserve-fds 1).
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
