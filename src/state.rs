@@ -162,6 +162,26 @@ pub struct Recovery {
 /// Marks a recovery line naming a parent directory create made.
 const PARENT: &str = "parent ";
 
+/// Writes `name` in the state dir whole, through `tmp` and a rename. The
+/// temporary is opened O_NOFOLLOW: the directory is root's alone, and a
+/// link found there all the same is never written through.
+fn replace(dir: &ContainerDir, tmp: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = dir.path.join(tmp);
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .at("write", &tmp)?;
+    let path = dir.path.join(name);
+    fs::rename(&tmp, &path).at("rename to", &path)
+}
+
 impl Recovery {
     /// Writes the lines atomically (create rewrites them): first before any
     /// cgroup directory exists (pid 0), then once the init is ready: from
@@ -175,10 +195,7 @@ impl Recovery {
         for d in &cgroup.created {
             text += &format!("{PARENT}{}\n", d.display());
         }
-        let tmp = dir.path.join(".recovery.tmp");
-        fs::write(&tmp, text).at("write", &tmp)?;
-        let path = dir.path.join(RECOVERY_FILE);
-        fs::rename(&tmp, &path).at("rename to", &path)
+        replace(dir, ".recovery.tmp", RECOVERY_FILE, text.as_bytes())
     }
 
     pub fn load(dir: &ContainerDir) -> Option<Recovery> {
@@ -328,11 +345,8 @@ impl State {
     /// (The recovery lines, written before, let `delete -f` clean up a
     /// container whose state.json is later damaged.)
     pub fn save(&self, dir: &ContainerDir) -> Result<()> {
-        let tmp = dir.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(self).expect("state serialises");
-        fs::write(&tmp, bytes).at("write", &tmp)?;
-        let path = dir.path.join(STATE_FILE);
-        fs::rename(&tmp, &path).at("rename to", &path)
+        replace(dir, ".state.json.tmp", STATE_FILE, &bytes)
     }
 
     /// The status, from the init process: gone or exited (or a different

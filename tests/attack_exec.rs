@@ -283,6 +283,11 @@ fn exec_without_a_mount_namespace_enters_the_inits_root() {
     let marker = host_marker(&b);
     b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
     b.config["hostname"] = json!(null);
+    // What needs a mount namespace is refused without one.
+    b.config["mounts"] = json!([]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
     b.ok(&["run", "-d", &b.id]);
     let script = format!("cat /only-in-container; cat {marker} 2>/dev/null || echo NO-HOST-FILE");
     let out = b.berth_raw(&["exec", &b.id, "sh", "-c", &script]);

@@ -313,3 +313,44 @@ fn unified_keys_outside_the_cgroup_are_refused() {
         "{err}"
     );
 }
+
+/// The other side of item 11: `ro` on an rbind is the top mount's, as the
+/// spec has it and Kubernetes' non-recursive read-only volumes need (the
+/// CRI validation suite checks a submount stays writable); `rro` reaches
+/// every mount beneath. A host directory with a tmpfs below it is bound
+/// both ways.
+#[test]
+fn ro_rbind_is_the_top_mount_and_rro_the_whole_tree() {
+    let b0 = Bundle::new("rbind-host", &["true"]);
+    let host = b0.dir.join("vol");
+    let sub = host.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&sub)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount a tmpfs below the volume");
+    // Detached even when an assertion fails.
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _guard = Unmount(sub.clone());
+    let probe = "touch /vol/top 2>/dev/null && echo TOP-RW || echo TOP-RO; \
+                 touch /vol/sub/x 2>/dev/null && echo SUB-RW || echo SUB-RO";
+    for (opt, want) in [("ro", "TOP-RO\nSUB-RW\n"), ("rro", "TOP-RO\nSUB-RO\n")] {
+        let mut b = Bundle::new(&format!("rbind-{opt}"), &["sh", "-c", probe]);
+        let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+        mounts.push(
+            json!({"destination": "/vol", "type": "none", "source": host,
+                           "options": ["rbind", opt]}),
+        );
+        b.config["mounts"] = json!(mounts);
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, want, "options [rbind, {opt}]");
+    }
+}

@@ -50,11 +50,13 @@ pub fn default_spec(rootless: bool) -> Value {
         }
         let mounts = spec["mounts"].as_array_mut().expect("mounts is an array");
         // Without a network namespace of its own, a user namespace may not
-        // mount sysfs: bind the host's, read-only. No gid 5 may exist.
+        // mount sysfs: bind the host's, read-only all the way down (the
+        // host's cgroup hierarchies are mounts below it: CVE-2023-25809's
+        // class), hence the recursive options. No gid 5 may exist.
         mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
             if m["type"] == "sysfs" {
-                *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+                *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "rnosuid", "rnoexec", "rnodev", "rro"]});
             } else if m["type"] == "devpts" {
                 m["options"] = json!([
                     "nosuid",

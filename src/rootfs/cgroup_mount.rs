@@ -44,7 +44,7 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
     // through it too: no path of the rootfs is looked up again.
     let tmpfs = detached::new_fs("tmpfs", Path::new("tmpfs"), MsFlags::empty(), Some("mode=755"))
         .map_err(|e| fail(format!("create a tmpfs for {}", dest.display()), e))?;
-    apply_flags(tmpfs.as_fd(), flags - MsFlags::MS_RDONLY, MsFlags::empty(), false, dest)?;
+    apply_flags(tmpfs.as_fd(), flags - MsFlags::MS_RDONLY, MsFlags::empty(), dest)?;
     detached::attach(tmpfs.as_fd(), target.as_fd())
         .map_err(|e| fail(format!("mount tmpfs on {}", dest.display()), e))?;
     let inside = Root::from(
@@ -86,7 +86,7 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        apply_flags(tmpfs.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), false, dest)?;
+        apply_flags(tmpfs.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), dest)?;
     }
     Ok(())
 }
@@ -107,7 +107,7 @@ fn bind(i: usize, source: &Path, target: BorrowedFd<'_>, flags: MsFlags, dest: &
     };
     let tree = detached::clone_path(source, false).map_err(|e| fail("open_tree", e))?;
     if !flags.is_empty() {
-        apply_flags(tree.as_fd(), flags, MsFlags::empty(), false, dest)?;
+        apply_flags(tree.as_fd(), flags, MsFlags::empty(), dest)?;
     }
     detached::attach(tree.as_fd(), target).map_err(|e| fail("move_mount", e))
 }

@@ -299,30 +299,17 @@ fn atime_attr(flags: MsFlags) -> Option<u64> {
 
 /// Applies per-mount flags to an existing (bind) mount: what `set` asks
 /// for, minus what `cleared` removes; the atime mode replaces the old one.
-/// With `tree` (an rbind) the restrictions (ro, nosuid, nodev, noexec,
-/// nosymfollow) also reach every mount beneath it: "ro" on a bound /sys
-/// must not leave the cgroup hierarchies under it writable
-/// (CVE-2023-25809). What is cleared or the atime mode stays on the top
-/// mount: making the host's read-only submounts writable is never implied.
-fn apply_flags(
-    target: BorrowedFd<'_>,
-    set: MsFlags,
-    cleared: MsFlags,
-    tree: bool,
-    what: &Path,
-) -> Result<()> {
+/// They reach the top mount only, as the spec has `ro` on a bind mean (and
+/// Kubernetes' non-recursive read-only mounts need); `rro` and the other
+/// `r*` attributes are the recursive ones.
+fn apply_flags(target: BorrowedFd<'_>, set: MsFlags, cleared: MsFlags, what: &Path) -> Result<()> {
     let mut s = flags_to_attr(set);
     let mut c = flags_to_attr(cleared);
-    let restrict = s;
     if let Some(a) = atime_attr(set) {
         s |= a;
         c |= options::attr::ATIME_MASK;
     }
-    set_attr(target, s, c, false, what)?;
-    if tree {
-        set_attr(target, restrict, 0, true, what)?;
-    }
-    Ok(())
+    set_attr(target, s, c, false, what)
 }
 
 /// A path buffer for the container-side path of mount `i`, for errors.

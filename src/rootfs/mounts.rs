@@ -62,7 +62,7 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
         // A joined pid namespace's procfs, made beforehand
         // (crate::joined_pidns): flags on the tree before anything can
         // reach it, then attached like any detached mount.
-        apply_flags(tree.as_fd(), opts.flags, MsFlags::empty(), false, &dest)?;
+        apply_flags(tree.as_fd(), opts.flags, MsFlags::empty(), &dest)?;
         set_attr(tree.as_fd(), opts.attr_set, opts.attr_clr, true, &dest)?;
         detached::attach(tree.as_fd(), target.as_fd()).map_err(|e| {
             Error::sys(
@@ -145,7 +145,7 @@ fn mount_one(ctx: &Context, root: &Root, i: usize, m: &Mount) -> Result<()> {
             inner: Box::new(Error::path("tmpcopyup into", &dest, e)),
         })?;
     }
-    apply_flags(mnt.as_fd(), opts.flags, MsFlags::empty(), false, &dest)?;
+    apply_flags(mnt.as_fd(), opts.flags, MsFlags::empty(), &dest)?;
     set_attr(mnt.as_fd(), opts.attr_set, opts.attr_clr, true, &dest)?;
     detached::attach(mnt.as_fd(), target.as_fd()).map_err(|e| fail("attach", e))?;
     propagate(mnt.as_fd(), i, &dest, &opts)
@@ -197,14 +197,7 @@ fn bind(
     // without them.
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     if !extra.is_empty() || !opts.cleared.is_empty() {
-        // An rbind's restrictions reach every mount beneath it.
-        apply_flags(
-            tree,
-            extra,
-            opts.cleared,
-            opts.flags.contains(MsFlags::MS_REC),
-            dest,
-        )?;
+        apply_flags(tree, extra, opts.cleared, dest)?;
     }
     set_attr(tree, opts.attr_set, opts.attr_clr, true, dest)?;
     detached::attach(tree, target.as_fd()).map_err(|e| fail("move_mount", e))?;
