@@ -13,7 +13,7 @@ directory, no container cgroup, no process, no network namespace, no mount.
 
 Environment (from the runner): CRI_SOCKET, CRI_WORK (scratch directory),
 CRI_CGROUP_PARENT, CRI_BUSYBOX (image name), CRI_RUNTIME (the runc binary
-under test). Ends with `N passed, N failed, N skipped`; exits 1 on a
+under test), CRI_CONTAINERD_LOG. Ends with `N passed, N failed, N skipped`; exits 1 on a
 failure.
 """
 
@@ -37,6 +37,7 @@ WORK = os.environ["CRI_WORK"]
 CGROUP_PARENT = os.environ["CRI_CGROUP_PARENT"]
 BUSYBOX = os.environ["CRI_BUSYBOX"]
 RUNTIME = os.environ["CRI_RUNTIME"]
+CONTAINERD_LOG = os.environ["CRI_CONTAINERD_LOG"]
 # Where containerd's runc v2 shim keeps the runtime's state (--root).
 RUNTIME_ROOT = "/run/containerd/runc/k8s.io"
 
@@ -565,11 +566,16 @@ def bidirectional_mount_propagation():
 def leftovers_of_an_exited_container_are_killed():
     # Sharing the pod's pid namespace, a container's init can exit and leave
     # children in its cgroup: the shim then kills them with `kill --all`.
+    # (The runtime's delete would kill them too, later: what tells is that
+    # containerd logged no error for the container.)
     with Pod("leftovers", pid=POD) as pod:
         cid = pod.create("c", "sleep 1002 & echo started")
         wait_exited(cid)
         wait_for(lambda: not [p for p in os.listdir("/proc") if p.isdigit() and cmdline(p) == "sleep 1002"],
                  "the exited container's child to be killed", 5)
+        with open(CONTAINERD_LOG) as f:
+            errors = [line.strip() for line in f if "level=error" in line and cid in line]
+        check(not errors, f"containerd: {errors}")
 
 
 @test
