@@ -15,6 +15,7 @@ mod masked;
 mod mounts;
 pub mod options;
 mod pivot;
+mod propagation;
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -87,15 +88,13 @@ pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
 /// The mounts: everything up to the devices. Returns the rootfs root handle
 /// for the steps that follow (devices, console, pivot).
 pub fn setup(ctx: &Context) -> Result<Root> {
-    // Keep our mounts from propagating back to the host: everything becomes a
-    // slave (or private, when asked) before the first mount.
-    let flags = match propagation_flags(ctx.spec)? {
-        Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-    };
     if ctx.mount_ns {
+        let flags = propagation::first_remount(ctx.spec)?;
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-            .sys(|| "make / a slave mount".into())?;
+            .sys(|| format!("set {flags:?} on / before the first mount"))?;
+        if flags.contains(MsFlags::MS_SHARED) {
+            propagation::private_rootfs_parent(ctx.rootfs)?;
+        }
     }
     // pivot_root needs the new root to be a mount point.
     mount(
