@@ -111,7 +111,9 @@ class Pod:
         self.containers = []
 
     def __enter__(self):
-        self.id = rt.RunPodSandbox(cri.RunPodSandboxRequest(config=self.config)).pod_sandbox_id
+        self.id = rt.RunPodSandbox(
+            cri.RunPodSandboxRequest(config=self.config, runtime_handler="berth")
+        ).pod_sandbox_id
         return self
 
     def __exit__(self, *exc):
@@ -256,6 +258,7 @@ def run_pod_sandbox():
     with Pod("sandbox") as pod:
         st = rt.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod.id)).status
         check(st.state == cri.SANDBOX_READY, f"state {st.state}")
+        check(st.runtime_handler == "berth", f"runtime handler {st.runtime_handler!r}")
         check(st.network.ip.startswith("10.89.0."), f"pod ip {st.network.ip!r}")
         # The sandbox container is the runtime's: its state under the
         # shim's --root, its pause in the pod's cgroup.
