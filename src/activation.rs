@@ -15,10 +15,9 @@ use crate::error::{Error, Result};
 
 const VARS: [&str; 3] = ["LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES="];
 
-/// At create: how many descriptors the service manager passed to us (0
-/// when LISTEN_FDS is absent or meant for another process), with the
-/// process's environment amended to match.
-pub fn apply(spec: &mut Spec) -> Result<u32> {
+/// How many descriptors the service manager passed to us: LISTEN_FDS when
+/// LISTEN_PID names this process, else 0.
+pub fn passed() -> Result<u32> {
     let Ok(fds) = std::env::var("LISTEN_FDS") else {
         return Ok(0);
     };
@@ -32,7 +31,15 @@ pub fn apply(spec: &mut Spec) -> Result<u32> {
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
         .is_some_and(|p| p == std::process::id());
-    if !ours || n == 0 {
+    Ok(if ours { n } else { 0 })
+}
+
+/// At create: how many descriptors the service manager passed to us (0
+/// when LISTEN_FDS is absent or meant for another process), with the
+/// process's environment amended to match.
+pub fn apply(spec: &mut Spec) -> Result<u32> {
+    let n = passed()?;
+    if n == 0 {
         return Ok(0);
     }
     if let Some(p) = spec.process_mut() {

@@ -516,6 +516,9 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
             ));
         }
     }
+    if !has(LinuxNamespaceType::Mount) {
+        without_mount_ns(spec)?;
+    }
     // Naming the host's own uts namespace would rename the host.
     for (field, value) in [
         ("hostname", spec.hostname()),
@@ -590,6 +593,60 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
     )?;
     crate::rootfs::propagation_flags(spec)?;
     crate::lsm::validate(spec)
+}
+
+/// Without a mount namespace the container shares the host's mounts and
+/// its root is only a chroot, which a process with CAP_SYS_CHROOT leaves.
+/// Anything that would be mounted (or made in the image) for it would then
+/// be made in the host's namespace and protect nothing, so it is refused,
+/// as runc refuses masked and read-only paths without one.
+fn without_mount_ns(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let nonempty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    let needs = [
+        ("mounts", spec.mounts().as_ref().is_some_and(|m| !m.is_empty())),
+        (
+            "linux.maskedPaths",
+            nonempty(linux.and_then(|l| l.masked_paths().as_ref())),
+        ),
+        (
+            "linux.readonlyPaths",
+            nonempty(linux.and_then(|l| l.readonly_paths().as_ref())),
+        ),
+        (
+            "linux.devices",
+            linux
+                .and_then(|l| l.devices().as_ref())
+                .is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux
+                .and_then(|l| l.rootfs_propagation().as_deref())
+                .is_some_and(|p| !p.is_empty()),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+        (
+            "process.terminal",
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false),
+        ),
+    ];
+    match needs.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(Error::config(
+            *field,
+            "needs a mount namespace (linux.namespaces): without one the root is only a chroot in the host's mounts",
+        )),
+        None => Ok(()),
+    }
 }
 
 fn validate_linux(linux: &oci_spec::runtime::Linux) -> Result<()> {

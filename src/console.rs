@@ -98,7 +98,8 @@ pub fn setup_pty(
     send_fd(socket, master.as_fd(), "/dev/ptmx")?;
     drop(master);
     if bind_console {
-        let console = crate::rootfs::ensure_file(root, Path::new("/dev/console"))?;
+        let console = crate::rootfs::ensure_file(root, Path::new("/dev/console"))
+            .map_err(|e| e.within("process.terminal"))?;
         mount(
             Some(fd_path(slave.as_fd()).as_str()),
             fd_path(console.as_fd()).as_str(),

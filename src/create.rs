@@ -84,6 +84,7 @@ pub fn create(
     let bundle = bundle.canonicalize().at("open bundle", &bundle)?;
     let mut spec = config::load(&bundle)?;
     config::validate(&spec)?;
+    let exec_record = crate::exec_record::Record::new(&spec);
     let rootfs = config::rootfs(&spec, &bundle)?;
     // state.json, and the state hooks and the seccomp listener get, are
     // JSON: a path that is not UTF-8 could not be recorded.
@@ -211,8 +212,10 @@ pub fn create(
         let _ = ours.send(&Msg::Go);
     }
     point("resources")?;
-    // The init sets up on its own now: unmount the binary's view meanwhile.
+    // The init sets up on its own now: unmount the binary's view, and
+    // record what exec needs, meanwhile.
     view_gate.release();
+    exec_record.save(&dir, seccomp.as_ref())?;
     let mut init_pid = pid;
     loop {
         match ours.recv()? {
@@ -232,7 +235,13 @@ pub fn create(
                 let state = state_doc(&spec, &args.id, init_pid, &bundle, "creating");
                 let s = seccomp_spec
                     .ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
-                crate::seccomp::send_to_listener(s, state, init_pid, fd)?;
+                crate::seccomp::send_to_listener(
+                    s.listener_path().as_deref(),
+                    s.listener_metadata().as_deref(),
+                    state,
+                    init_pid,
+                    fd,
+                )?;
             }
             Some(Msg::Hooks) => {
                 point("hooks asked")?;

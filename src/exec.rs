@@ -3,49 +3,56 @@
 //! every namespace of the container's init at once through the init's pidfd
 //! (setns with all CLONE_NEW* flags), forks once more so the pid namespace
 //! applies, and the grandchild (still the runtime's child, CLONE_PARENT)
-//! prepares the process exactly as the init does and execs it.
+//! prepares the process exactly as the init does and execs it. Which
+//! namespaces, the process defaults and the seccomp filter come from what
+//! create recorded (`exec_record`), never from the bundle.
 
 use std::convert::Infallible;
+use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::Process;
 
 use crate::error::{Error, Result, SysContext};
+use crate::exec_record::Record;
 use crate::process::prepare;
-use crate::state::State;
+use crate::state::{ContainerDir, State};
 use crate::sync::{self, Channel, Msg};
-use crate::{clone, console, namespaces};
+use crate::{clone, console};
 
 pub struct Request<'a> {
     pub state: &'a State,
-    pub spec: &'a Spec,
+    pub record: &'a Record,
     pub process: &'a Process,
     pub init_pidfd: &'a OwnedFd,
     pub console: Option<&'a UnixStream>,
     pub preserve_fds: u32,
-    pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
 /// Starts the process; returns its pid, the channel on which it waits for
 /// `Msg::Start` (sent once the caller has written its pid file), and the
 /// gate for unmounting berth's view once the process runs: before that the
-/// runtime must answer the child at once (`Pid`, then `Ready`).
-pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
-    let flags = r
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .into_iter()
-        .flatten()
-        .fold(CloneFlags::empty(), |f, ns| f | namespaces::flag(ns.typ()));
+/// runtime must answer the child at once (`Pid`, then `Ready`). The
+/// container's lock is released just before the fork.
+pub fn spawn(
+    r: &Request,
+    lock: ContainerDir,
+) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
+    let flags = r.record.namespaces();
     let (ours, theirs) = sync::pair()?;
     let cgroup_fd = r.state.cgroup.dir_fd();
     let mut cgroup_join = clone::CgroupJoin::open(&r.state.cgroup)?;
+    let root = if flags.contains(CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        Some(init_root(r)?)
+    };
     let mut view_gate = crate::sealed_exe::Gate::new()?;
     // execCPUAffinity.initial holds until the process moves into the
     // container's cgroup, which then leaves its CPUs to the kernel (unless
@@ -65,13 +72,22 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
         }
         None => None,
     };
+    // Everything the child needs is open. A forked child would hold the
+    // lock too, and a child frozen in a paused container's cgroup (exec
+    // --ignore-paused) would hold it until the container thaws: `resume`
+    // and `delete -f` would wait for it forever. Without the lock a
+    // concurrent delete kills the child with the container, and the join
+    // fails on a removed cgroup or a dead init.
+    drop(lock);
+    let runtime = std::process::id();
     let pid = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
     )?;
     if pid == 0 {
         drop(ours);
-        let err = match cgroup_join.join().and_then(|()| child(r, flags, &theirs)) {
+        let joined = cgroup_join.join();
+        let err = match joined.and_then(|()| child(r, runtime, flags, root.as_ref(), &theirs)) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -81,6 +97,7 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     }
     drop(theirs);
     drop(cgroup_join);
+    drop(root);
     if let Some(ours) = restore {
         let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &ours);
     }
@@ -102,11 +119,9 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
             }
             Some(Msg::SeccompFd) => {
                 let fd = console::recv_fd(&ours)?;
-                let s = r.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-                let s =
-                    s.ok_or_else(|| Error::State("a seccomp fd without a seccomp profile".into()))?;
                 crate::seccomp::send_to_listener(
-                    s,
+                    r.record.listener_path.as_deref(),
+                    r.record.listener_metadata.as_deref(),
                     r.state.to_json(crate::state::Status::Running),
                     exec_pid,
                     fd,
@@ -130,11 +145,44 @@ pub fn spawn(r: &Request) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     }
 }
 
-fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible> {
+/// The init's root directory, for a container without a mount namespace
+/// (its root is a chroot in the host's): opened through /proc/PID, then
+/// the init's pidfd is checked to still name a live process, so the pid
+/// was the init's when the directory was opened. Never the rootfs path of
+/// the bundle, which may have moved or changed since create.
+fn init_root(r: &Request) -> Result<OwnedFd> {
+    let path = format!("/proc/{}/root", r.state.pid);
+    let dir = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(&path)
+        .map_err(|e| Error::path("open the init's root", &path, e))?;
+    if crate::signal::wait_exit(r.init_pidfd, Duration::ZERO)? {
+        return Err(Error::State(format!(
+            "container {} is not running",
+            r.state.id
+        )));
+    }
+    Ok(dir.into())
+}
+
+fn child(
+    r: &Request,
+    runtime: u32,
+    flags: CloneFlags,
+    root: Option<&OwnedFd>,
+    channel: &Channel,
+) -> Result<Infallible> {
     let mut keep = vec![channel.as_fd().as_raw_fd(), r.init_pidfd.as_raw_fd()];
     keep.extend(r.console.map(|c| c.as_raw_fd()));
+    keep.extend(root.map(|f| f.as_raw_fd()));
     prepare::close_fds_except(keep, r.preserve_fds)?;
     clone::die_with_parent(true)?;
+    // A child frozen until now (a paused container's cgroup) may have
+    // outlived its runtime, whose death signal then never comes.
+    if nix::unistd::getppid().as_raw() as u32 != runtime {
+        return Err(Error::State("the exec runtime exited".into()));
+    }
     channel.expect(Msg::Go)?;
     setns(r.init_pidfd.as_fd(), flags)
         .sys(|| format!("join the container's namespaces ({flags:?})"))?;
@@ -157,11 +205,11 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
         )
     })?;
     crate::logging::phase("namespaces");
-    if r.state.host_mounts {
-        // No mount namespace to join: the container's root is a chroot.
-        nix::unistd::chroot(&r.state.rootfs)
-            .sys(|| format!("chroot {}", r.state.rootfs.display()))?;
-        nix::unistd::chdir("/").sys(|| "chdir /".into())?;
+    if let Some(root) = root {
+        // No mount namespace to join: the container's root is the init's
+        // chroot.
+        nix::unistd::fchdir(root.as_raw_fd()).sys(|| "chdir to the init's root".into())?;
+        nix::unistd::chroot(".").sys(|| "chroot to the init's root".into())?;
     }
     if let Some(sock) = r.console {
         let root = crate::rootfs::inroot::Root::open("/".as_ref())
@@ -177,8 +225,9 @@ fn child(r: &Request, flags: CloneFlags, channel: &Channel) -> Result<Infallible
     }
     let mut exec = prepare::prepare(
         r.process,
-        r.spec.linux().as_ref(),
-        r.seccomp,
+        r.record.personality.as_ref(),
+        r.record.memory_policy.as_ref(),
+        r.record.seccomp.as_ref(),
         r.preserve_fds,
     )?;
     if let Some(fd) = exec.seccomp_notify.take() {

@@ -152,7 +152,14 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         }
     };
     let process = crate::activation::own_pid(process);
-    let mut exec = prepare::prepare(&process, a.spec.linux().as_ref(), a.seccomp, a.preserve_fds)?;
+    let linux = a.spec.linux().as_ref();
+    let mut exec = prepare::prepare(
+        &process,
+        linux.and_then(|l| l.personality().as_ref()),
+        linux.and_then(|l| l.memory_policy().as_ref()),
+        a.seccomp,
+        a.preserve_fds,
+    )?;
     if let Some(fd) = exec.seccomp_notify.take() {
         a.channel.send(&Msg::SeccompFd)?;
         console::send_fd(&a.channel, fd.as_fd(), "seccomp notify fd")?;

@@ -90,12 +90,18 @@ fn run(args: Vec<std::ffi::OsString>) -> ! {
         std::process::exit(0);
     }
     let cli = cli::Cli::parse_from(&args);
+    // Before the log file or anything else of ours is opened.
+    let passed = passed_fds::check(&cli.command);
     if let Err(e) = logging::init(
         cli.global.log.as_deref(),
         cli.global.log_format,
         cli.global.debug,
     ) {
         eprintln!("berth: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = passed {
+        logging::error(&e.to_string());
         std::process::exit(1);
     }
     if cli.command.enters_container()

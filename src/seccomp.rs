@@ -39,6 +39,23 @@ impl Program {
     pub fn notifies(&self) -> bool {
         self.flags & FLAG_NEW_LISTENER != 0
     }
+
+    /// Appends the filter as bytes: its flags (u32 LE), then the BPF.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.flags.to_le_bytes());
+        out.extend_from_slice(&self.bpf);
+    }
+
+    /// A filter as `write_to` wrote it; None unless it is whole BPF
+    /// instructions the kernel could take.
+    pub fn from_bytes(b: &[u8]) -> Option<Program> {
+        let (flags, bpf) = b.split_first_chunk::<4>()?;
+        let ok = !bpf.is_empty() && bpf.len() % 8 == 0 && bpf.len() / 8 <= BPF_MAXINSNS;
+        ok.then(|| Program {
+            bpf: bpf.to_vec(),
+            flags: u32::from_le_bytes(*flags),
+        })
+    }
 }
 
 /// The libseccomp action for `a`; `errno` (from `errno_field`) is refused
@@ -181,12 +198,10 @@ fn decode(b: &[u8], key: &[u8]) -> Option<Program> {
     let rest = b.strip_prefix(CACHE_MAGIC)?;
     let (len, rest) = rest.split_first_chunk::<4>()?;
     let (stored, rest) = rest.split_at_checked(u32::from_le_bytes(*len) as usize)?;
-    let (flags, bpf) = rest.split_first_chunk::<4>()?;
-    let ok = !bpf.is_empty() && bpf.len() % 8 == 0 && bpf.len() / 8 <= BPF_MAXINSNS;
-    (stored == key && ok).then(|| Program {
-        bpf: bpf.to_vec(),
-        flags: u32::from_le_bytes(*flags),
-    })
+    if stored != key {
+        return None;
+    }
+    Program::from_bytes(rest)
 }
 
 /// The pid in the name of `store`'s temporary file, `.PID.tmp`.
@@ -213,8 +228,7 @@ fn store(dir: &Path, file: &Path, key: &[u8], p: &Program) -> std::io::Result<()
     b.extend_from_slice(CACHE_MAGIC);
     b.extend_from_slice(&len.to_le_bytes());
     b.extend_from_slice(key);
-    b.extend_from_slice(&p.flags.to_le_bytes());
-    b.extend_from_slice(&p.bpf);
+    p.write_to(&mut b);
     f.write_all(&b)?;
     std::fs::rename(&tmp, file)
 }
@@ -422,12 +436,13 @@ pub fn load(p: &Program) -> Result<Option<OwnedFd>> {
 /// state, in the message runc sends: {"ociVersion", "fds": ["seccompFd"],
 /// "pid", "metadata", "state"} plus the fd as SCM_RIGHTS.
 pub fn send_to_listener(
-    s: &LinuxSeccomp,
+    path: Option<&Path>,
+    metadata: Option<&str>,
     state: serde_json::Value,
     pid: i32,
     fd: OwnedFd,
 ) -> Result<()> {
-    let path = s.listener_path().as_deref().ok_or_else(|| {
+    let path = path.ok_or_else(|| {
         Error::config(
             "linux.seccomp.listenerPath",
             "is required for SCMP_ACT_NOTIFY",
@@ -439,7 +454,7 @@ pub fn send_to_listener(
         "ociVersion": crate::version::SPEC,
         "fds": ["seccompFd"],
         "pid": pid,
-        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "metadata": metadata.unwrap_or_default(),
         "state": state,
     });
     crate::console::send_fd(&sock, std::os::fd::AsFd::as_fd(&fd), &msg.to_string())

@@ -311,21 +311,26 @@ fn cgroup_mount_shows_the_containers_cgroup() {
 }
 
 #[test]
-fn no_mount_namespace_chroots_and_delete_unmounts() {
+fn no_mount_namespace_chroots_and_mounts_nothing() {
     let mut b = Bundle::new(
         "nomntns",
-        &[
-            "sh",
-            "-c",
-            "ls /bin/busybox && cat /proc/self/cgroup | grep -c :",
-        ],
+        &["sh", "-c", "ls /bin/busybox && ls /proc | wc -l"],
     );
     let rootfs = b.private_rootfs();
     b.config["linux"]["namespaces"] = json!([{"type": "pid"}]);
     b.config["hostname"] = json!(null);
+    // Mounts, masks and a read-only root need a mount namespace.
+    b.config["mounts"] = json!([]);
+    b.config["linux"]["maskedPaths"] = json!([]);
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    b.config["root"]["readonly"] = json!(false);
     let (code, out, err) = b.run();
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("/bin/busybox\n"), "{out}");
+    assert_eq!(
+        out.replace(' ', ""),
+        "/bin/busybox\n0\n",
+        "no /proc mounted: {out}"
+    );
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
         !mountinfo.contains(rootfs.to_str().unwrap()),
@@ -481,7 +486,14 @@ fn preserved_fds_only() {
     // SAFETY: dup2 is async-signal-safe and runs in the forked child.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            if libc::dup2(fd, 3) < 0 {
+            // Already 3, dup2 would keep its close-on-exec flag: berth
+            // would get no descriptor 3 (and refuse --preserve-fds 1).
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

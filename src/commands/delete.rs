@@ -76,9 +76,12 @@ pub fn destroy(state: &State) -> Result<(), Error> {
     }
     crate::fault::point("init killed")?;
     if state.host_mounts {
-        // The rootfs was bound onto itself with every container mount below
-        // it: detaching that one mount removes them all.
-        match nix::mount::umount2(&state.rootfs, nix::mount::MntFlags::MNT_DETACH) {
+        // A container of an earlier berth without a mount namespace had its
+        // rootfs bound onto itself in the host's, every mount below it:
+        // detaching that one mount removes them all. Never through a
+        // symlink the container (which shares the host's mounts) put there.
+        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        match nix::mount::umount2(&state.rootfs, flags) {
             Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(Error::sys(format!("unmount {}", state.rootfs.display()), e)),
         }

@@ -2,7 +2,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::Process;
 use serde_json::{Value, json};
 
 use crate::cli::ExecArgs;
@@ -22,8 +22,9 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         }
         _ => {}
     }
-    let spec = crate::config::load(&state.bundle)?;
-    let process = build_process(&spec, args)?;
+    // What create recorded, never the bundle (see exec_record).
+    let record = crate::exec_record::Record::load(&dir)?;
+    let process = build_process(record.process.as_ref(), args)?;
     crate::lsm::validate_process(&process)?;
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
@@ -44,26 +45,18 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     } else {
         Some(crate::supervise::block_signals()?)
     };
-    let seccomp = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(|s| crate::seccomp::compile_cached(s, root))
-        .transpose()?;
     let request = Request {
         state: &state,
-        spec: &spec,
+        record: &record,
         process: &process,
         init_pidfd: &pidfd,
         console: console.as_ref(),
         preserve_fds: args.preserve_fds,
-        seccomp: seccomp.as_ref(),
     };
+    // spawn releases the container's lock before the process exists.
     let (pid, channel, view_gate) =
-        spawn(&request).with_context(|| format!("exec in container {id}"))?;
+        spawn(&request, dir).with_context(|| format!("exec in container {id}"))?;
     crate::logging::phase("ready");
-    // Other commands on this container may run while the process does.
-    drop(dir);
     if let Some(p) = &args.pid_file {
         write_pid_file(p, pid)?;
     }
@@ -84,7 +77,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
 
 /// The process to run: the --process file, or the container's own process
 /// with the command and the flags applied.
-fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
+fn build_process(base: Option<&Process>, args: &ExecArgs) -> anyhow::Result<Process> {
     let mut p: Value = match &args.process {
         Some(file) => {
             let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
@@ -94,11 +87,8 @@ fn build_process(spec: &Spec, args: &ExecArgs) -> anyhow::Result<Process> {
             if args.command.is_empty() {
                 bail!("exec needs a command to run (or --process FILE)");
             }
-            let mut base = serde_json::to_value(
-                spec.process()
-                    .as_ref()
-                    .context("config.json has no process")?,
-            )?;
+            let mut base =
+                serde_json::to_value(base.context("the container's config has no process")?)?;
             base["args"] = json!(args.command);
             // A new process does not inherit the init's pty or its size.
             base["terminal"] = json!(false);

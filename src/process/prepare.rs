@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-use oci_spec::runtime::{Linux, Process};
+use oci_spec::runtime::{LinuxMemoryPolicy, LinuxPersonality, Process};
 
 use super::{capabilities, mempolicy, personality, rlimits, scheduling, user};
 use crate::error::{Error, Result, SysContext};
@@ -46,7 +46,8 @@ impl Exec<'_> {
 /// found now so a missing one fails the create, as runc does.
 pub fn prepare<'a>(
     p: &Process,
-    linux: Option<&Linux>,
+    personality: Option<&LinuxPersonality>,
+    memory_policy: Option<&LinuxMemoryPolicy>,
     filter: Option<&'a Program>,
     preserve_fds: u32,
 ) -> Result<Exec<'a>> {
@@ -60,10 +61,10 @@ pub fn prepare<'a>(
     if let Some(s) = p.scheduler() {
         scheduling::set_scheduler(s)?;
     }
-    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
+    if let Some(pers) = personality {
         personality::set(pers)?;
     }
-    if let Some(mp) = linux.and_then(|l| l.memory_policy().as_ref()) {
+    if let Some(mp) = memory_policy {
         mempolicy::set(mp)?;
     }
     let cwd = p.cwd();
@@ -213,6 +214,13 @@ pub fn close_fds_except(mut keep: Vec<i32>, preserve: u32) -> Result<()> {
     keep.extend(crate::logging::file_fd());
     keep.sort_unstable();
     let mut next = 3 + preserve;
+    // passed_fds keeps berth's own out of the preserved range; one found
+    // there would reach the process.
+    if let Some(k) = keep.iter().find(|&&k| k >= 3 && (k as u32) < next) {
+        return Err(Error::State(format!(
+            "descriptor {k} of berth's own is among the --preserve-fds ones"
+        )));
+    }
     let close = |from: u32, to: u32| {
         // SAFETY: close_range closes descriptors this process owns and no
         // longer uses; no Rust object refers to them.

@@ -5,23 +5,21 @@
 //! or a bind of the container's cgroup there, plus links for co-mounted
 //! controllers (cpu -> cpu,cpuacct), as runc lays it out.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use nix::mount::{MsFlags, mount as mount2};
 
 use super::inroot::Root;
 use super::options::Options;
-use super::{Context, apply_flags, bind_mount, fd_path, field, symlink};
+use super::mounts::mount_point;
+use super::{Context, apply_flags, detached, fd_path, field, symlink};
 use crate::error::{Error, Result};
 
 pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) -> Result<()> {
-    let mkdir = |p: &Path| {
-        root.mkdir_all(p, 0o755)
-            .map_err(|e| Error::path("create mount point", p, e))
-    };
     let fail = |what: String, e| Error::sys(format!("{}: {what}", field(i, "destination")), e);
-    let target = mkdir(dest)?;
+    let target =
+        mount_point(root, dest, "cgroup").map_err(|e| e.within(field(i, "destination")))?;
     let flags = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
     if ctx.cgroup.unified {
         if ctx.new_cgroupns {
@@ -39,18 +37,21 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
             .dirs
             .first()
             .ok_or_else(|| Error::State("no cgroup to mount".into()))?;
-        return bind(root, i, dir, &target, flags, dest);
+        return bind(i, dir, target.as_fd(), flags, dest);
     }
-    // The tmpfs stays writable until the hierarchies are in place.
-    let tmpfs_flags = flags - MsFlags::MS_RDONLY;
-    mount2(
-        Some("tmpfs"),
-        fd_path(target.as_fd()).as_str(),
-        Some("tmpfs"),
-        tmpfs_flags,
-        Some("mode=755"),
-    )
-    .map_err(|e| fail(format!("mount tmpfs on {}", dest.display()), e))?;
+    // The tmpfs is attached first (nothing can be mounted inside a detached
+    // tree), filled through its own descriptor, and made read-only last
+    // through it too: no path of the rootfs is looked up again.
+    let tmpfs = detached::new_fs("tmpfs", Path::new("tmpfs"), MsFlags::empty(), Some("mode=755"))
+        .map_err(|e| fail(format!("create a tmpfs for {}", dest.display()), e))?;
+    apply_flags(tmpfs.as_fd(), flags - MsFlags::MS_RDONLY, MsFlags::empty(), false, dest)?;
+    detached::attach(tmpfs.as_fd(), target.as_fd())
+        .map_err(|e| fail(format!("mount tmpfs on {}", dest.display()), e))?;
+    let inside = Root::from(
+        tmpfs
+            .try_clone()
+            .map_err(|e| Error::path("dup the tmpfs of", dest, e))?,
+    );
     for dir in &ctx.cgroup.dirs {
         // dirs are /sys/fs/cgroup/<controllers>/<path>: the hierarchy name
         // is the component after the cgroup root.
@@ -63,7 +64,9 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
         };
         let name = name.to_string_lossy();
         let sub = dest.join(&*name);
-        let sub_fd = mkdir(&sub)?;
+        let sub_fd = inside
+            .mkdir_all(Path::new(&*name), 0o755)
+            .map_err(|e| Error::path("create mount point", &sub, e))?;
         if ctx.new_cgroupns {
             mount2(
                 Some("cgroup"),
@@ -74,40 +77,37 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
             )
             .map_err(|e| fail(format!("mount cgroup {name} on {}", sub.display()), e))?;
         } else {
-            bind(root, i, dir, &sub_fd, flags, &sub)?;
+            bind(i, dir, sub_fd.as_fd(), flags, &sub)?;
         }
         if name.contains(',') {
             for controller in name.split(',') {
-                let link = dest.join(controller);
-                symlink(root, &link, Path::new(&*name))?;
+                symlink(&inside, Path::new(controller), Path::new(&*name))?;
             }
         }
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let top = root
-            .resolve(dest)
-            .map_err(|e| Error::path("resolve mount", dest, e))?;
-        apply_flags(top.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), false, dest)?;
+        apply_flags(tmpfs.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), false, dest)?;
     }
     Ok(())
 }
 
-/// Binds the container's own cgroup directory, then applies the flags to
-/// the new mount (a bind takes none of them itself).
-fn bind(
-    root: &Root,
-    i: usize,
-    source: &Path,
-    target: &OwnedFd,
-    flags: MsFlags,
-    dest: &Path,
-) -> Result<()> {
-    bind_mount(i, source, target.as_fd(), false, dest)?;
-    if flags.is_empty() {
-        return Ok(());
+/// Binds the container's own cgroup directory: a detached copy given the
+/// flags (a bind takes none of them itself), then attached.
+fn bind(i: usize, source: &Path, target: BorrowedFd<'_>, flags: MsFlags, dest: &Path) -> Result<()> {
+    let fail = |what: &str, e| {
+        Error::sys(
+            format!(
+                "{}: bind {} on {}: {what}",
+                field(i, "destination"),
+                source.display(),
+                dest.display()
+            ),
+            e,
+        )
+    };
+    let tree = detached::clone_path(source, false).map_err(|e| fail("open_tree", e))?;
+    if !flags.is_empty() {
+        apply_flags(tree.as_fd(), flags, MsFlags::empty(), false, dest)?;
     }
-    let top = root
-        .resolve(dest)
-        .map_err(|e| Error::path("resolve mount", dest, e))?;
-    apply_flags(top.as_fd(), flags, MsFlags::empty(), false, dest)
+    detached::attach(tree.as_fd(), target).map_err(|e| fail("move_mount", e))
 }

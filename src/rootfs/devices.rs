@@ -12,7 +12,7 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::inroot::{self, Root};
-use super::mounts::ensure_file;
+use super::mounts::{ensure_file, mount_point};
 use super::{Context, bind_onto, symlink};
 use crate::error::{Error, Result};
 
@@ -128,17 +128,9 @@ fn check_existing(root: &Root, n: &Node) -> std::result::Result<(), String> {
 
 fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
     if let Some(parent) = n.path.parent() {
-        root.mkdir_all(parent, 0o755)
-            .map_err(|e| Error::path("create device directory", parent, e))?;
-    }
-    if ctx.in_userns {
-        let target = ensure_file(root, &n.path)?;
-        return bind_onto(&n.path, target.as_fd(), false).map_err(|e| {
-            Error::sys(
-                format!("bind host device {} into the container", n.path.display()),
-                e,
-            )
-        });
+        // No symlink on the way under /dev (an image's /dev, or /dev/net,
+        // made a symlink), as for every mount point there.
+        mount_point(root, parent, "")?;
     }
     let dev = libc::makedev(n.major as u32, n.minor as u32);
     let kind = match n.kind {
@@ -152,6 +144,42 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
             )));
         }
     };
+    if ctx.in_userns {
+        // The host's node at the same path, never a symlink, and only if it
+        // is the device the config names: the path alone could name any
+        // host file.
+        let host = open(
+            &n.path,
+            OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::sys(format!("open host device {}", n.path.display()), e))?;
+        // SAFETY: open returned a new descriptor that nothing else owns.
+        let host = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(host) };
+        let st = fstat(host.as_raw_fd())
+            .map_err(|e| Error::sys(format!("stat host device {}", n.path.display()), e))?;
+        if st.st_mode & libc::S_IFMT != kind || (kind != libc::S_IFIFO && st.st_rdev != dev) {
+            return Err(Error::State(format!(
+                "{}: the host's node is not the device {} {}:{}",
+                n.path.display(),
+                n.kind.as_str(),
+                n.major,
+                n.minor
+            )));
+        }
+        let target = ensure_file(root, &n.path)?;
+        return bind_onto(
+            Path::new(&super::fd_path(host.as_fd())),
+            target.as_fd(),
+            false,
+        )
+        .map_err(|e| {
+            Error::sys(
+                format!("bind host device {} into the container", n.path.display()),
+                e,
+            )
+        });
+    }
     let node = || inroot::Node::Special {
         kind,
         mode: n.mode,

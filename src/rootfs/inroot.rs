@@ -31,6 +31,13 @@ impl AsFd for Root {
     }
 }
 
+/// A directory already open (the root of a mount berth made) as the root.
+impl From<OwnedFd> for Root {
+    fn from(fd: OwnedFd) -> Root {
+        Root(fd)
+    }
+}
+
 /// What `create` makes.
 pub enum Node<'a> {
     /// A character or block device (`kind` is S_IFCHR or S_IFBLK) or a fifo
@@ -93,24 +100,52 @@ impl Root {
     /// needed. "." and ".." are folded first, as the path reads; a dangling
     /// symlink on the way has its target made, inside the root.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-        self.mkdir_clean(&clean(path), mode, &mut 0)
+        self.mkdir_clean(&clean(path), mode, &mut 0, 0)
     }
 
-    fn mkdir_clean(&self, path: &Path, mode: u32, links: &mut u32) -> io::Result<OwnedFd> {
-        match self.open_in(path, libc::O_PATH | libc::O_DIRECTORY) {
+    /// `mkdir_all` where no component may be a symlink (ELOOP).
+    pub fn mkdir_all_nofollow(&self, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+        self.mkdir_clean(&clean(path), mode, &mut 0, RESOLVE_NO_SYMLINKS)
+    }
+
+    /// An O_PATH handle on `path`, no component of which may be a symlink
+    /// (ELOOP).
+    pub fn resolve_nosymlinks(&self, path: &Path) -> io::Result<OwnedFd> {
+        openat2(
+            self.as_fd(),
+            path,
+            libc::O_PATH | libc::O_CLOEXEC,
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
+        )
+    }
+
+    fn mkdir_clean(
+        &self,
+        path: &Path,
+        mode: u32,
+        links: &mut u32,
+        resolve: u64,
+    ) -> io::Result<OwnedFd> {
+        match openat2(
+            self.as_fd(),
+            path,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
+        ) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             r => return r,
         }
         let (Some(parent_path), Some(name)) = (path.parent(), path.file_name()) else {
             return Err(io::Error::from_raw_os_error(libc::ENOENT));
         };
-        let parent = self.mkdir_clean(parent_path, mode, links)?;
+        let parent = self.mkdir_clean(parent_path, mode, links, resolve)?;
         match nix::sys::stat::mkdirat(
             Some(parent.as_raw_fd()),
             name,
             nix::sys::stat::Mode::from_bits_truncate(mode),
         ) {
             Ok(()) => {}
+            Err(nix::errno::Errno::EEXIST) if resolve & RESOLVE_NO_SYMLINKS != 0 => {}
             // procfs links are magic (/proc/self/fd/N): never followed.
             Err(nix::errno::Errno::EEXIST) if !on_procfs(parent.as_fd()) => {
                 if let Ok(target) = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name) {
@@ -119,7 +154,12 @@ impl Root {
                     if *links > 40 {
                         return Err(io::Error::from_raw_os_error(libc::ELOOP));
                     }
-                    return self.mkdir_clean(&clean(&parent_path.join(target)), mode, links);
+                    return self.mkdir_clean(
+                        &clean(&parent_path.join(target)),
+                        mode,
+                        links,
+                        resolve,
+                    );
                 }
             }
             Err(nix::errno::Errno::EEXIST) => {}

@@ -3,12 +3,15 @@
 //! devices, masked and read-only paths, then pivot_root.
 //!
 //! Every path inside the rootfs is resolved by the kernel (openat2
-//! RESOLVE_IN_ROOT, `inroot`), and every mount lands on the resulting file descriptor
-//! through /proc/self/fd/N, so a symlink in the image (or raced into it)
-//! can never send a mount outside the rootfs (CVE-2021-30465).
+//! RESOLVE_IN_ROOT, `inroot`), and every mount lands on the resulting file
+//! descriptor (through /proc/self/fd/N, or move_mount), so a symlink in the
+//! image (or raced into it) can never send a mount outside the rootfs
+//! (CVE-2021-30465). What a mount needs besides mount(2) itself is done to
+//! the mount's own descriptor (`detached`), never by its path again.
 
 mod cgroup_mount;
 mod copyup;
+mod detached;
 mod devices;
 pub mod inroot;
 mod masked;
@@ -17,7 +20,7 @@ pub mod options;
 mod pivot;
 mod propagation;
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MsFlags, mount};
@@ -88,6 +91,8 @@ pub fn propagation_flags(spec: &Spec) -> Result<Option<MsFlags>> {
 /// The mounts: everything up to the devices. Returns the rootfs root handle
 /// for the steps that follow (devices, console, pivot).
 pub fn setup(ctx: &Context) -> Result<Root> {
+    // Without a mount namespace nothing is mounted, in the host's one: the
+    // config was refused if it asked for anything (config::without_mount_ns).
     if ctx.mount_ns {
         let flags = propagation::first_remount(ctx.spec)?;
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
@@ -96,17 +101,24 @@ pub fn setup(ctx: &Context) -> Result<Root> {
             propagation::private_rootfs_parent(ctx.rootfs)?;
         }
     }
-    // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .sys(|| format!("bind mount the rootfs {}", ctx.rootfs.display()))?;
-    let root = Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
-    mounts::mount_all(ctx, &root)?;
+    let mut root =
+        Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
+    if ctx.mount_ns {
+        // pivot_root needs the new root to be a mount point: a recursive
+        // copy of the rootfs, attached onto the directory opened above and
+        // used through its own descriptor from then on (the path is not
+        // looked up again).
+        let fail = |what: &str, e| {
+            Error::sys(
+                format!("bind mount the rootfs {}: {what}", ctx.rootfs.display()),
+                e,
+            )
+        };
+        let tree = detached::clone_fd(root.as_fd(), true).map_err(|e| fail("open_tree", e))?;
+        detached::attach(tree.as_fd(), root.as_fd()).map_err(|e| fail("move_mount", e))?;
+        root = Root::from(tree);
+        mounts::mount_all(ctx, &root)?;
+    }
     crate::fault::point("mounts")?;
     Ok(root)
 }
@@ -115,7 +127,11 @@ pub fn setup(ctx: &Context) -> Result<Root> {
 /// mknod is checked against the device cgroup, whose rules must be complete
 /// by then (see init).
 pub fn devices(ctx: &Context, root: &Root) -> Result<()> {
-    devices::create(ctx, root)?;
+    // Without a mount namespace /dev is the image's own directory on the
+    // host: no nodes are made in it.
+    if ctx.mount_ns {
+        devices::create(ctx, root)?;
+    }
     crate::fault::point("devices")?;
     Ok(())
 }
@@ -146,27 +162,6 @@ fn bind_onto(
         flags,
         None::<&str>,
     )
-}
-
-/// `bind_onto` for mount `i` of the config, with an error naming it.
-fn bind_mount(
-    i: usize,
-    source: &Path,
-    target: BorrowedFd<'_>,
-    rec: bool,
-    dest: &Path,
-) -> Result<()> {
-    bind_onto(source, target, rec).map_err(|e| {
-        Error::sys(
-            format!(
-                "{}: bind {} on {}",
-                field(i, "destination"),
-                source.display(),
-                dest.display()
-            ),
-            e,
-        )
-    })
 }
 
 /// Creates a symlink in the rootfs; one already there is left as it is.

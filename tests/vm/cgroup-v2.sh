@@ -29,6 +29,12 @@ eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi;
 has() { case "$2" in *"$3"*) ok "$1" ;; *) bad "$1: '$2' does not contain '$3'" ;; esac; }
 berth() { "$B" --root "$ROOT" "$@"; }
 val() { cat "$CG/$1/$2" 2>&1; }
+# Waits up to 20 s for the background process $1 to end; fails if it has not.
+ended() {
+    i=0
+    while [ $i -lt 100 ] && kill -0 "$1" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+    ! kill -0 "$1" 2>/dev/null
+}
 
 # bundle ID ARGS-JSON RESOURCES-JSON [MOUNTS-JSON DEVICES-JSON]: a bundle
 # from the host's template, extra mounts after the default ones (no "|" in
@@ -100,6 +106,46 @@ eq "resume: cgroup.freeze" "$(val write cgroup.freeze)" 0
 has "resume: status running" "$(berth state write)" '"status": "running"'
 mkdir "$CG/write/sub"
 berth delete -f write
+
+# exec --ignore-paused into a paused container waits for it without holding
+# the container's lock: resume lets it run, and delete -f after the waiting
+# exec was killed leaves nothing frozen behind.
+bundle frozen '["sleep","1000"]' '{}'
+run_d frozen
+berth pause frozen
+berth exec --ignore-paused frozen echo thawed >"$W/ip.out" 2>&1 </dev/null &
+ip=$!
+sleep 1
+berth resume frozen &
+rp=$!
+if ended $rp && wait $rp; then
+    ok "exec --ignore-paused: resume does not wait for it"
+else
+    bad "exec --ignore-paused: resume blocked"
+    kill $rp 2>/dev/null
+    echo 0 >"$CG/frozen/cgroup.freeze"
+fi
+ended $ip
+wait $ip
+eq "exec --ignore-paused: the process runs once resumed" "$(cat "$W/ip.out")" thawed
+berth pause frozen
+berth exec --ignore-paused frozen echo never >/dev/null 2>&1 </dev/null &
+ip=$!
+sleep 1
+kill -9 $ip
+wait $ip 2>/dev/null
+berth delete -f frozen &
+dp=$!
+if ended $dp && wait $dp; then
+    ok "exec --ignore-paused killed: delete -f returns"
+else
+    bad "exec --ignore-paused killed: delete -f blocked"
+    kill $dp 2>/dev/null
+    echo 0 >"$CG/frozen/cgroup.freeze"
+    berth delete -f frozen
+fi
+[ ! -e "$CG/frozen" ] && ok "exec --ignore-paused killed: no cgroup left" ||
+    bad "exec --ignore-paused killed: delete -f left $CG/frozen ($(cat "$CG/frozen/cgroup.procs" 2>&1))"
 [ ! -e "$CG/write" ] && ok "delete removes the cgroup and its sub-cgroups" || bad "delete left $CG/write"
 
 # Over the memory limit without swap: OOM killed, and reported by events.
