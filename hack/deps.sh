@@ -13,6 +13,11 @@ pkgs="$pkgs g++"
 # init for their sandboxes (tini), curl, socat, jq, iptables, and systemd's
 # notify and socket-activation tools.
 pkgs="$pkgs docker.io podman containerd bats tmux tini curl socat jq iptables systemd"
+# The CRI tests (integration/cri/): containerd's CRI plugin with the CNI
+# plugins for its pod network, and the client side: gRPC for Python and its
+# code generator (stubs from the CRI's api.proto at test time) and a
+# websocket client for the exec stream.
+pkgs="$pkgs containernetworking-plugins python3-grpcio python3-grpc-tools python3-websocket"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -90,6 +90,18 @@ sandbox_berth_procs() {
 	return 0
 }
 
+# What the engines could leave on the host if a sandbox leaked.
+host_snapshot() {
+	echo "# links"
+	ip -o link | link_names
+	echo "# iptables"
+	{ iptables-save; ip6tables-save; } 2>/dev/null | sed -e '/^#/d' -e 's/\[[0-9]*:[0-9]*\]//'
+	echo "# netns"
+	ls /run/netns 2>/dev/null || true
+	echo "# mounts"
+	awk -v w="$WORK" 'index($0, w) || / - (overlay|nsfs) / {print $5}' /proc/self/mountinfo | sort
+}
+
 # cgroup_children PARENT: the container cgroups left under /PARENT in any
 # hierarchy.
 cgroup_children() {

@@ -367,6 +367,105 @@ fn rootfs_propagation_shared() {
     assert!(out.contains("shared:"), "{out}");
 }
 
+/// A host directory made a shared mount of its own for a test; unmounted
+/// (with whatever was mounted below it) and removed on drop.
+struct SharedDir(std::path::PathBuf);
+
+impl SharedDir {
+    fn new(path: std::path::PathBuf) -> SharedDir {
+        std::fs::create_dir_all(&path).unwrap();
+        let d = SharedDir(path);
+        for args in [&["--bind"][..], &["--make-shared"]] {
+            let mut cmd = std::process::Command::new("mount");
+            cmd.args(args).arg(&d.0);
+            if args[0] == "--bind" {
+                cmd.arg(&d.0);
+            }
+            assert!(cmd.status().unwrap().success(), "mount {args:?}");
+        }
+        d
+    }
+}
+
+impl Drop for SharedDir {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The source of the mount at `path` in this (the host's) mount namespace.
+fn mount_source(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("findmnt")
+        .args(["-n", "-o", "SOURCE", "--mountpoint"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn rshared_volume_stays_in_the_hosts_peer_group() {
+    // Kubernetes' mountPropagation: Bidirectional, as containerd writes it:
+    // rootfsPropagation rshared and an rshared bind of a shared host mount.
+    // Mounts made in the container must reach the host, and the host's the
+    // container.
+    let mut b = Bundle::new("rshared", &["sleep", "1000"]);
+    b.private_rootfs();
+    std::fs::create_dir_all(b.dir.join("rootfs/vol")).unwrap();
+    let vol = SharedDir::new(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("rshared-vol-{}", std::process::id())),
+    );
+    std::fs::create_dir_all(vol.0.join("from-container")).unwrap();
+    std::fs::create_dir_all(vol.0.join("from-host")).unwrap();
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/vol", "type": "bind", "source": vol.0, "options": ["rbind", "rshared"]
+    }));
+    let caps = json!(["CAP_SYS_ADMIN"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = caps.clone();
+    }
+    b.ok(&["run", "-d", &b.id]);
+    b.ok(&[
+        "exec",
+        &b.id,
+        "mount",
+        "-t",
+        "tmpfs",
+        "from-container",
+        "/vol/from-container",
+    ]);
+    let seen = mount_source(&vol.0.join("from-container"));
+    b.ok(&["exec", &b.id, "umount", "/vol/from-container"]);
+    assert_eq!(seen, "from-container", "the container's mount on the host");
+    assert!(
+        std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "from-host"])
+            .arg(vol.0.join("from-host"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let inside = b.ok(&["exec", &b.id, "cat", "/proc/self/mountinfo"]);
+    assert!(
+        inside.lines().any(|l| l.contains(" /vol/from-host ")),
+        "the host's mount in the container: {inside}"
+    );
+    // The rootfs itself must not have reached the host's side of the volume.
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !host.contains(&b.id),
+        "container mounts on the host: {host}"
+    );
+    b.ok(&["kill", &b.id, "KILL"]);
+}
+
 #[test]
 fn preserved_fds_only() {
     let b = Bundle::new(

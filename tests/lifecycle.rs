@@ -271,6 +271,41 @@ fn kill_all_signals_every_process() {
 }
 
 #[test]
+fn kill_all_reaches_what_a_stopped_init_left() {
+    // CRI's default: no pid namespace of the container's own, so the init's
+    // exit leaves its children running in the cgroup; containerd then sends
+    // kill --all, which must signal them and succeed, as runc does.
+    let mut b = Bundle::new("killleft", &["sh", "-c", "sleep 1000 >/dev/null 2>&1 &"]);
+    b.config["linux"]["namespaces"] = json!([{"type": "mount"}]);
+    b.config["hostname"] = json!(null);
+    b.ok(&["run", "-d", &b.id]);
+    wait_status(&b, "stopped");
+    let procs = b.cgroup_dirs()[0].join("cgroup.procs");
+    assert_eq!(
+        std::fs::read_to_string(&procs).unwrap().lines().count(),
+        1,
+        "the sleep should outlive its init"
+    );
+    b.ok(&["kill", "--all", &b.id, "KILL"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(&procs).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "kill --all left the sleep alive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = b.berth(&["kill", &b.id, "KILL"]);
+    assert!(
+        !out.status.success(),
+        "kill without --all of a stopped init"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("container not running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    b.ok(&["delete", &b.id]);
+}
+
+#[test]
 fn unknown_properties_and_annotations_are_ignored() {
     let mut b = Bundle::new("unknown", &["true"]);
     b.config["futureField"] = json!({"x": 1});

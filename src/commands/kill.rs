@@ -28,10 +28,10 @@ pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Re
             None => libc::SIGTERM,
         },
     };
-    if state.status(&dir) == Status::Stopped {
-        // runc's words: engines match them to tell "already gone" apart.
-        bail!("cannot kill container {id}: container not running");
-    }
+    // Before the status: an init that exited without a pid namespace of its
+    // own (a pod's container sharing the sandbox's) leaves its children in
+    // the cgroup, and --all is how engines reach them (as with runc, an
+    // empty or removed cgroup is no error).
     if all {
         for pid in state.cgroup.pids() {
             // SAFETY: kill(2) takes a pid and a signal number; a process
@@ -39,6 +39,10 @@ pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Re
             unsafe { libc::kill(pid, sig) };
         }
         return Ok(0);
+    }
+    if state.status(&dir) == Status::Stopped {
+        // runc's words: engines match them to tell "already gone" apart.
+        bail!("cannot kill container {id}: container not running");
     }
     crate::signal::send_to_init(&state, sig)
         .with_context(|| format!("kill container {id} with {}", crate::signal::name(sig)))?;

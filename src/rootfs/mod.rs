@@ -18,6 +18,7 @@ mod masked;
 mod mounts;
 pub mod options;
 mod pivot;
+mod propagation;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -93,14 +94,12 @@ pub fn setup(ctx: &Context) -> Result<Root> {
     // Without a mount namespace nothing is mounted, in the host's one: the
     // config was refused if it asked for anything (config::without_mount_ns).
     if ctx.mount_ns {
-        // Keep our mounts from propagating back to the host: everything
-        // becomes a slave (or private, when asked) before the first mount.
-        let flags = match propagation_flags(ctx.spec)? {
-            Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-            _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        };
+        let flags = propagation::first_remount(ctx.spec)?;
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
-            .sys(|| "make / a slave mount".into())?;
+            .sys(|| format!("set {flags:?} on / before the first mount"))?;
+        if flags.contains(MsFlags::MS_SHARED) {
+            propagation::private_rootfs_parent(ctx.rootfs)?;
+        }
     }
     let mut root =
         Root::open(ctx.rootfs).map_err(|e| Error::path("open rootfs", ctx.rootfs, e))?;
