@@ -274,3 +274,32 @@ fn mount_label_without_selinux_is_ignored_with_a_warning() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("linux.mountLabel is ignored"));
 }
+
+/// A script reading stderr tells a failure by its level, as with runc's
+/// `level=error`: every failing command's line starts `berth: error: `,
+/// the config refusals of create included.
+#[test]
+fn failures_read_as_errors() {
+    let b = Bundle::new("errprefix", &["true"]);
+    let missing = format!("{}-missing", b.id);
+    for args in [
+        vec!["state", missing.as_str()],
+        vec!["start", missing.as_str()],
+        vec!["kill", missing.as_str()],
+        vec!["delete", missing.as_str()],
+        vec!["exec", missing.as_str(), "true"],
+        vec!["pause", missing.as_str()],
+        vec!["ps", missing.as_str()],
+    ] {
+        let out = b.berth(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim_end(),
+            format!("berth: error: container {missing} does not exist"),
+            "{args:?}"
+        );
+    }
+    let err = refused("errprefix-cfg", |c| c["process"]["args"] = json!([]));
+    assert!(err.starts_with("berth: error: "), "{err}");
+}
