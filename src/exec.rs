@@ -217,6 +217,10 @@ fn child(
         let size = console::size(r.process)?;
         let slave = console::setup_pty(&root, sock, size, false)?;
         console::attach(slave)?;
+    } else {
+        // As the init: a session and process group of the process's own,
+        // inside the container (the runtime's group is outside it).
+        nix::unistd::setsid().sys(|| "setsid".into())?;
     }
     if let Some(aff) = r.process.exec_cpu_affinity()
         && let Some(cpus) = aff.cpu_affinity_final().as_deref()
@@ -225,6 +229,7 @@ fn child(
     }
     let mut exec = prepare::prepare(
         r.process,
+        false,
         r.record.personality.as_ref(),
         r.record.memory_policy.as_ref(),
         r.record.seccomp.as_ref(),

@@ -130,6 +130,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     };
     rootfs::enter(&root, entry)?;
     drop(root);
+    if let Some(p) = process
+        && a.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true)
+    {
+        // Made while / can still be written to; prepare finds it.
+        prepare::make_cwd(p.cwd())?;
+    }
     rootfs::finish(a.spec)?;
     drop(proc_trees);
     if joins_pid(a.plan) {
@@ -139,8 +145,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         fork_init(a)?;
     }
     point("rootfs")?;
-    if let Some(slave) = slave {
-        console::attach(slave)?;
+    match slave {
+        Some(slave) => console::attach(slave)?,
+        // A session and group of its own, as with a terminal (and as runc
+        // does): the caller's group is outside the container (getpgrp() 0
+        // in a new pid namespace), and its terminal's signals are not ours.
+        None => drop(nix::unistd::setsid().sys(|| "setsid".into())?),
     }
     let Some(process) = process else {
         // No process to run (it is optional until start): the container is
@@ -155,6 +165,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     let linux = a.spec.linux().as_ref();
     let mut exec = prepare::prepare(
         &process,
+        true,
         linux.and_then(|l| l.personality().as_ref()),
         linux.and_then(|l| l.memory_policy().as_ref()),
         a.seccomp,

@@ -238,3 +238,32 @@ fn exec_into_a_paused_container() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");
 }
+
+/// HOME from the container's passwd when the env lacks it; a missing cwd
+/// is an error naming it (exec makes no directory); the process leads a
+/// session and process group of its own inside the container.
+#[test]
+fn exec_home_cwd_and_session() {
+    let mut b = Bundle::new("exec-home", &["sleep", "1000"]);
+    b.config["process"]["env"] = serde_json::json!(["PATH=/bin:/usr/bin"]);
+    b.ok(&["run", "-d", &b.id]);
+    let (code, out, err) = exec(&b, &["-u", "65534", &b.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!((code, out.trim()), (0, "/home"), "{err}");
+    let (code, out, err) = exec(&b, &["-e", "HOME=/x", &b.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!((code, out.trim()), (0, "/x"), "{err}");
+    let (code, _, err) = exec(&b, &["--cwd", "/no/such/dir", &b.id, "true"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("process.cwd: chdir /no/such/dir: No such file or directory"),
+        "{err}"
+    );
+    let (code, out, _) = exec(&b, &[&b.id, "ls", "/no"]);
+    assert_ne!(code, 0, "exec made the cwd: {out}");
+    let (code, out, err) = exec(
+        &b,
+        &[&b.id, "sh", "-c", "echo $$; cut -d' ' -f5,6 /proc/$$/stat"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[1], format!("{0} {0}", lines[0]), "{out}");
+}

@@ -162,3 +162,50 @@ fn ambient_capabilities_reach_a_non_root_process() {
     assert!(out.contains("CapInh:\t0000000000000400"), "{out}");
     assert!(out.contains("CapAmb:\t0000000000000400"), "{out}");
 }
+
+/// HOME comes from the container's /etc/passwd for the process's uid when
+/// process.env lacks it, else "/" (runc sets it; shells and images rely on
+/// it); a HOME in the env is kept as it is.
+#[test]
+fn home_when_the_env_lacks_it() {
+    for (uid, env_home, want) in [
+        (0, None, "/root"),
+        (65534, None, "/home"),
+        (4242, None, "/"),
+        (0, Some("HOME=/srv"), "/srv"),
+    ] {
+        let mut b = Bundle::new("home", &["sh", "-c", "echo $HOME"]);
+        b.config["process"]["user"] = json!({"uid": uid, "gid": uid});
+        let mut env = vec![json!("PATH=/bin:/usr/bin")];
+        env.extend(env_home.map(|h| json!(h)));
+        b.config["process"]["env"] = json!(env);
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim(), want, "uid {uid}, {env_home:?}");
+    }
+}
+
+/// A missing process.cwd is made before the root is made read-only (it
+/// was an EROFS failure).
+#[test]
+fn missing_cwd_with_a_read_only_root() {
+    let mut b = Bundle::new("rocwd", &["sh", "-c", "pwd; touch x || echo READONLY"]);
+    let rootfs = b.private_rootfs();
+    b.config["root"]["readonly"] = json!(true);
+    b.config["process"]["cwd"] = json!("/work/deep/dir");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/work/deep/dir", "READONLY"]
+    );
+    assert!(rootfs.join("work/deep/dir").is_dir());
+}
+
+/// The init leads a session and process group of its own, inside the
+/// container (not the caller's group, which reads as 0 from inside).
+#[test]
+fn init_has_its_own_session_and_group() {
+    let out = Bundle::sh("session", "cut -d' ' -f5,6 /proc/$$/stat");
+    assert_eq!(out.trim(), "1 1");
+}
