@@ -79,6 +79,9 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     clone::die_with_parent(true)?;
     a.channel.expect(Msg::Go)?;
     let proc_trees = enter_namespaces(a)?;
+    if (a.plan.clone_flags | a.plan.unshare_flags).contains(CloneFlags::CLONE_NEWNET) {
+        crate::netdev::loopback_up()?;
+    }
     // Nothing of ours may be readable through /proc/PID by processes that
     // share the container's namespaces (CVE-2016-9962).
     prctl::set_dumpable(false)

@@ -173,3 +173,15 @@ fn time_namespace_offsets() {
     let uptime: f64 = out.split_whitespace().next().unwrap().parse().unwrap();
     assert!(uptime > 86400.0 * 365.0, "{out}");
 }
+
+/// A new network namespace has its loopback up, as with runc: a server on
+/// 127.0.0.1 is reachable from inside.
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let out = Bundle::sh(
+        "lo-up",
+        "cat /sys/class/net/lo/flags; nc -l -p 7777 -e echo reached & sleep 0.5; echo | nc 127.0.0.1 7777; wait",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["0x9", "reached"], "{out}");
+}
