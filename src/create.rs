@@ -144,6 +144,15 @@ pub fn create(
     if let Some(owner) = crate::cgroups::delegation_owner(&spec) {
         cgroup.delegate(owner)?;
     }
+    if let Some(s) = spec.process().as_ref().and_then(|p| p.scheduler().as_ref()) {
+        let configured = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.cpu().as_ref())
+            .and_then(|c| c.realtime_runtime());
+        crate::process::scheduling::check_realtime_runtime(s, &cgroup, configured)?;
+    }
     point("cgroup")?;
 
     let fifo = match start_by {

@@ -48,6 +48,25 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
+    /// `file` of this cgroup in the v1 hierarchy that has `controller`
+    /// (`cpu` in /sys/fs/cgroup/cpu,cpuacct/...), if it has that file.
+    pub fn v1_file(&self, controller: &str, file: &str) -> Option<PathBuf> {
+        if self.unified {
+            return None;
+        }
+        self.dirs
+            .iter()
+            .find(|d| {
+                d.strip_prefix(ROOT)
+                    .ok()
+                    .and_then(|rest| rest.components().next())
+                    .and_then(|c| c.as_os_str().to_str())
+                    .is_some_and(|h| h.split(',').any(|c| c == controller))
+            })
+            .map(|d| d.join(file))
+            .filter(|f| f.exists())
+    }
+
     /// The first directory, of `dirs` or `created`, that is not one a
     /// container's cgroup can have (`is_container_dir`).
     pub fn misplaced(&self) -> Option<&Path> {

@@ -26,6 +26,9 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let record = crate::exec_record::Record::load(&dir)?;
     let process = build_process(record.process.as_ref(), args)?;
     crate::lsm::validate_process(&process)?;
+    if let Some(s) = process.scheduler() {
+        crate::process::scheduling::check_realtime_runtime(s, &state.cgroup, None)?;
+    }
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
@@ -147,6 +150,7 @@ fn build_process(base: Option<&Process>, args: &ExecArgs) -> anyhow::Result<Proc
     }
     // From bytes, as config.json is read: one instance of the (large)
     // deserializer serves both.
+    crate::process::scheduling::spec_flag_names(&mut p);
     let text = p.to_string();
     crate::config::refuse_nul(text.as_bytes(), "process")?;
     let process: Process =
