@@ -269,11 +269,13 @@ pub fn create(
                         "prestart",
                         h.prestart().as_deref().unwrap_or_default(),
                         &state,
+                        None,
                     )?;
                     crate::hooks::run(
                         "createRuntime",
                         h.create_runtime().as_deref().unwrap_or_default(),
                         &state,
+                        None,
                     )?;
                 }
                 point("runtime hooks")?;

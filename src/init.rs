@@ -209,7 +209,8 @@ fn start_container_hooks(spec: &Spec, state: Option<String>) -> Result<()> {
     let hooks = h.start_container().as_deref().unwrap_or_default();
     let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     state["status"] = "created".into();
-    crate::hooks::run("startContainer", hooks, &state.to_string())
+    let env = spec.process().as_ref().and_then(|p| p.env().as_deref());
+    crate::hooks::run("startContainer", hooks, &state.to_string(), env)
 }
 
 /// Whether the container joins an existing pid namespace by path.
@@ -324,6 +325,7 @@ fn container_hooks(a: &InitArgs) -> Result<Option<String>> {
         "createContainer",
         h.create_container().as_deref().unwrap_or_default(),
         &state,
+        a.spec.process().as_ref().and_then(|p| p.env().as_deref()),
     )?;
     point("container hooks")?;
     Ok(Some(state))
