@@ -361,6 +361,9 @@ fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
         Some(LinuxNamespaceType::Network)
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         Some(LinuxNamespaceType::Uts)
+    } else if key.starts_with("user.") {
+        // The ucount limits (user.max_*) are per user namespace.
+        Some(LinuxNamespaceType::User)
     } else {
         None
     }
@@ -586,6 +589,27 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
         .into_iter()
         .flat_map(|s| s.keys())
     {
+        // As runc: the names are set by hostname and domainname, and only
+        // in a UTS namespace of the container's own making.
+        let field = match key.as_str() {
+            "kernel.hostname" => Some(("hostname", spec.hostname())),
+            "kernel.domainname" => Some(("domainname", spec.domainname())),
+            _ => None,
+        };
+        if let Some((name, value)) = field {
+            if value.as_ref().is_some_and(|v| !v.is_empty()) {
+                return Err(Error::config(
+                    format!("linux.sysctl.{key}"),
+                    format!("conflicts with {name}, which sets it"),
+                ));
+            }
+            if !new(LinuxNamespaceType::Uts) {
+                return Err(Error::config(
+                    format!("linux.sysctl.{key}"),
+                    "needs a new uts namespace (linux.namespaces)",
+                ));
+            }
+        }
         match sysctl_namespace(key) {
             Some(t) if new(t) || joins_another(namespaces, t) => {}
             Some(t) => {

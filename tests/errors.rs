@@ -101,6 +101,21 @@ fn config_errors_name_the_field_and_value() {
             }),
             "linux.devices[0]: /dev/x: type \"a\" is only valid in cgroup device rules",
         ),
+        (
+            "sysctl-hostname",
+            Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.hostname": "x"})),
+            "linux.sysctl.kernel.hostname: conflicts with hostname, which sets it",
+        ),
+        (
+            "sysctl-domainname",
+            Box::new(|c| {
+                c["linux"]["sysctl"] = json!({"kernel.domainname": "x"});
+                c.as_object_mut().unwrap().remove("hostname");
+                let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| n["type"] != "uts");
+            }),
+            "linux.sysctl.kernel.domainname: needs a new uts namespace (linux.namespaces)",
+        ),
     ];
     for (name, patch, want) in cases {
         let err = refused(name, patch);
