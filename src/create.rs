@@ -333,6 +333,9 @@ pub fn create(
     if let Some(p) = &args.pid_file {
         write_pid_file(p, init_pid)?;
     }
+    if let Some(p) = &args.pidfd_socket {
+        crate::pidfd_socket::send(p, init_pid)?;
+    }
     cleanup.dir = None;
     cleanup.cgroup = None;
     cleanup.child = None;

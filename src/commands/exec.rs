@@ -32,6 +32,10 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
+    let sub_cgroup = match args.cgroup.as_slice() {
+        [] => None,
+        specs => Some(state.cgroup.sub(specs)?),
+    };
     let terminal = process.terminal().unwrap_or(false);
     let (console, own_console) = match (&args.console_socket, terminal) {
         (Some(p), true) => (Some(crate::console::connect(p)?), None),
@@ -55,6 +59,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         init_pidfd: &pidfd,
         console: console.as_ref(),
         preserve_fds: args.preserve_fds,
+        sub_cgroup,
     };
     // spawn releases the container's lock before the process exists.
     let (pid, channel, view_gate) =
@@ -62,6 +67,9 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     crate::logging::phase("ready");
     if let Some(p) = &args.pid_file {
         write_pid_file(p, pid)?;
+    }
+    if let Some(p) = &args.pidfd_socket {
+        crate::pidfd_socket::send(p, pid)?;
     }
     let master = match &own_console {
         Some(sock) => Some(crate::console::recv_master(sock)?),
