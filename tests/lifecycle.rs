@@ -315,6 +315,23 @@ fn features_describe_this_runtime() {
     );
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     assert!(f["annotations"]["io.github.seccomp.libseccomp.version"].is_string());
+    // What runtime-spec 1.3 adds, and the version that says so.
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert_eq!(
+        f["potentiallyUnsafeConfigAnnotations"],
+        json!(["org.opencontainers.image.stopSignal"])
+    );
+    assert_eq!(
+        f["linux"]["intelRdt"],
+        json!({"enabled": false, "schemata": false, "monitoring": false})
+    );
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
+    assert!(f["linux"]["memoryPolicy"]["modes"].is_array());
+    let version = std::process::Command::new(common::BERTH)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains("spec: 1.3.0"));
 }
 
 /// The features document decodes into the runtime-spec's typed Features
