@@ -97,6 +97,9 @@ pub struct CreateArgs {
     /// Pass this many extra file descriptors (from 3 on) to the container
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Unix socket that receives a pidfd of the container's init
+    #[arg(long, value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Container id
     pub id: String,
 }
@@ -149,6 +152,13 @@ pub struct ExecArgs {
     /// Pass this many extra file descriptors (from 3 on) to the process
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long, value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Join this sub-cgroup of the container's (SUBPATH, or
+    /// CONTROLLER:SUBPATH on cgroup v1), repeatable
+    #[arg(long, value_name = "[CONTROLLER:]SUBPATH")]
+    pub cgroup: Vec<String>,
     /// Container id
     pub id: String,
     /// The command and its arguments
@@ -268,6 +278,9 @@ pub enum Command {
         /// Keep the container's state after it exits
         #[arg(long)]
         keep: bool,
+        /// Do not make berth the subreaper of the container's orphans
+        #[arg(long)]
+        no_subreaper: bool,
     },
     /// Run a new process in a running container
     Exec(ExecArgs),

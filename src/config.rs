@@ -18,6 +18,9 @@ pub fn parse(bytes: &[u8]) -> Result<Spec> {
     let spec = match crate::jsonpath::parse(bytes) {
         Ok(spec) => spec,
         Err((path, _)) if is_capability(&path) => without_unknown_capabilities(bytes)?,
+        Err((path, _)) if path.starts_with("process.scheduler.flags") => {
+            with_spec_scheduler_flags(bytes)?
+        }
         Err((path, e)) => return Err(field_error(path, e)),
     };
     required(bytes)?;
@@ -156,6 +159,20 @@ fn without_unknown_capabilities(bytes: &[u8]) -> Result<Spec> {
                 known
             });
         }
+    }
+    let bytes =
+        serde_json::to_vec(&doc).map_err(|e| Error::config("config.json", e.to_string()))?;
+    crate::jsonpath::parse(&bytes).map_err(|(path, e)| field_error(path, e))
+}
+
+/// process.scheduler.flags as the spec names them, which oci-spec spells
+/// otherwise for two of them (`scheduling::spec_flag_names`). Only on this
+/// path, a refused flag name, is the document parsed twice.
+fn with_spec_scheduler_flags(bytes: &[u8]) -> Result<Spec> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::config("config.json", e.to_string()))?;
+    if let Some(p) = doc.get_mut("process") {
+        crate::process::scheduling::spec_flag_names(p);
     }
     let bytes =
         serde_json::to_vec(&doc).map_err(|e| Error::config("config.json", e.to_string()))?;
@@ -344,6 +361,9 @@ fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
         Some(LinuxNamespaceType::Network)
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         Some(LinuxNamespaceType::Uts)
+    } else if key.starts_with("user.") {
+        // The ucount limits (user.max_*) are per user namespace.
+        Some(LinuxNamespaceType::User)
     } else {
         None
     }
@@ -411,6 +431,9 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
         crate::process::rlimits::validate(r)?;
     }
     crate::console::size(process)?;
+    if let Some(s) = process.scheduler() {
+        crate::process::scheduling::validate(s)?;
+    }
     if let Some(adj) = process.oom_score_adj()
         && !(-1000..=1000).contains(&adj)
     {
@@ -566,6 +589,27 @@ fn validate_namespaces(spec: &Spec) -> Result<()> {
         .into_iter()
         .flat_map(|s| s.keys())
     {
+        // As runc: the names are set by hostname and domainname, and only
+        // in a UTS namespace of the container's own making.
+        let field = match key.as_str() {
+            "kernel.hostname" => Some(("hostname", spec.hostname())),
+            "kernel.domainname" => Some(("domainname", spec.domainname())),
+            _ => None,
+        };
+        if let Some((name, value)) = field {
+            if value.as_ref().is_some_and(|v| !v.is_empty()) {
+                return Err(Error::config(
+                    format!("linux.sysctl.{key}"),
+                    format!("conflicts with {name}, which sets it"),
+                ));
+            }
+            if !new(LinuxNamespaceType::Uts) {
+                return Err(Error::config(
+                    format!("linux.sysctl.{key}"),
+                    "needs a new uts namespace (linux.namespaces)",
+                ));
+            }
+        }
         match sysctl_namespace(key) {
             Some(t) if new(t) || joins_another(namespaces, t) => {}
             Some(t) => {
@@ -788,6 +832,61 @@ mod tests {
 
     fn err(patch: impl FnOnce(&mut serde_json::Value)) -> String {
         check(patch).unwrap_err().to_string()
+    }
+
+    /// config.md's names of the scheduler flags, each read as the flag it
+    /// names (oci-spec spells two of them otherwise, which still parse);
+    /// SCHED_DEADLINE's times are checked, naming the field.
+    #[test]
+    fn scheduler_flags_and_deadline() {
+        use oci_spec::runtime::LinuxSchedulerFlag::*;
+        for (name, flag) in [
+            ("SCHED_FLAG_RESET_ON_FORK", SchedResetOnFork),
+            ("SCHED_RESET_ON_FORK", SchedResetOnFork),
+            ("SCHED_FLAG_RECLAIM", SchedFlagReclaim),
+            ("SCHED_FLAG_DL_OVERRUN", SchedFlagDLOverrun),
+            ("SCHED_FLAG_KEEP_POLICY", SchedFlagKeepPolicy),
+            ("SCHED_FLAG_KEEP_PARAMS", SchedFlagKeepParams),
+            ("SCHED_FLAG_UTIL_CLAMP_MIN", SchedFlagUtilClampMin),
+            ("SCHED_FLAG_UTIL_CLAMP_MAX", SchedFlagUtilClampMax),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(BASE).unwrap();
+            v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": [name]});
+            let spec = parse(v.to_string().as_bytes()).unwrap();
+            let s = spec.process().as_ref().unwrap().scheduler().clone().unwrap();
+            assert_eq!(s.flags().as_deref(), Some(&[flag][..]), "{name}");
+        }
+        assert!(
+            err(|v| v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOSUCH"]}))
+                .starts_with("process.scheduler.flags")
+        );
+        let dl = |runtime: u64, deadline: u64, period: u64| {
+            err(|v| {
+                v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_DEADLINE",
+                    "runtime": runtime, "deadline": deadline, "period": period})
+            })
+        };
+        assert_eq!(
+            dl(0, 10, 10),
+            "process.scheduler.runtime: 0: SCHED_DEADLINE needs a runtime of at least 1024 ns"
+        );
+        assert_eq!(
+            dl(2000, 1500, 0),
+            "process.scheduler.deadline: 1500: SCHED_DEADLINE needs a deadline no shorter than the runtime (2000)"
+        );
+        assert_eq!(
+            dl(2000, 3000, 2500),
+            "process.scheduler.period: 2500: SCHED_DEADLINE needs a period no shorter than the deadline (3000), or 0"
+        );
+        assert_eq!(
+            dl(2000, 1 << 63, 0),
+            "process.scheduler.deadline: 9223372036854775808 is 2^63 ns or more"
+        );
+        check(|v| {
+            v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_DEADLINE",
+                "runtime": 10000000, "deadline": 30000000, "period": 30000000})
+        })
+        .unwrap();
     }
 
     #[test]

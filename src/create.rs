@@ -144,6 +144,15 @@ pub fn create(
     if let Some(owner) = crate::cgroups::delegation_owner(&spec) {
         cgroup.delegate(owner)?;
     }
+    if let Some(s) = spec.process().as_ref().and_then(|p| p.scheduler().as_ref()) {
+        let configured = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.cpu().as_ref())
+            .and_then(|c| c.realtime_runtime());
+        crate::process::scheduling::check_realtime_runtime(s, &cgroup, configured)?;
+    }
     point("cgroup")?;
 
     let fifo = match start_by {
@@ -260,11 +269,13 @@ pub fn create(
                         "prestart",
                         h.prestart().as_deref().unwrap_or_default(),
                         &state,
+                        None,
                     )?;
                     crate::hooks::run(
                         "createRuntime",
                         h.create_runtime().as_deref().unwrap_or_default(),
                         &state,
+                        None,
                     )?;
                 }
                 point("runtime hooks")?;
@@ -321,6 +332,9 @@ pub fn create(
     point("state saved")?;
     if let Some(p) = &args.pid_file {
         write_pid_file(p, init_pid)?;
+    }
+    if let Some(p) = &args.pidfd_socket {
+        crate::pidfd_socket::send(p, init_pid)?;
     }
     cleanup.dir = None;
     cleanup.cgroup = None;

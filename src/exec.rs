@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub init_pidfd: &'a OwnedFd,
     pub console: Option<&'a UnixStream>,
     pub preserve_fds: u32,
+    /// `--cgroup`: sub-cgroups of the container's to join instead.
+    pub sub_cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 /// Starts the process; returns its pid, the channel on which it waits for
@@ -46,8 +48,9 @@ pub fn spawn(
 ) -> Result<(i32, Channel, crate::sealed_exe::Gate)> {
     let flags = r.record.namespaces();
     let (ours, theirs) = sync::pair()?;
-    let cgroup_fd = r.state.cgroup.dir_fd();
-    let mut cgroup_join = clone::CgroupJoin::open(&r.state.cgroup)?;
+    let cgroup = r.sub_cgroup.as_ref().unwrap_or(&r.state.cgroup);
+    let cgroup_fd = cgroup.dir_fd();
+    let mut cgroup_join = clone::CgroupJoin::open(cgroup)?;
     let root = if flags.contains(CloneFlags::CLONE_NEWNS) {
         None
     } else {
@@ -217,6 +220,10 @@ fn child(
         let size = console::size(r.process)?;
         let slave = console::setup_pty(&root, sock, size, false)?;
         console::attach(slave)?;
+    } else {
+        // As the init: a session and process group of the process's own,
+        // inside the container (the runtime's group is outside it).
+        nix::unistd::setsid().sys(|| "setsid".into())?;
     }
     if let Some(aff) = r.process.exec_cpu_affinity()
         && let Some(cpus) = aff.cpu_affinity_final().as_deref()
@@ -225,6 +232,7 @@ fn child(
     }
     let mut exec = prepare::prepare(
         r.process,
+        false,
         r.record.personality.as_ref(),
         r.record.memory_policy.as_ref(),
         r.record.seccomp.as_ref(),

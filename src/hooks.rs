@@ -21,9 +21,13 @@ use oci_spec::runtime::Hook;
 use crate::error::{Error, Result};
 
 /// Runs `hooks` in order; the first failure is returned, naming the hook.
-pub fn run(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
+/// A hook without `env` gets the environment of the process that runs it,
+/// as runc's do (GPU and distribution hooks need PATH): the runtime's own,
+/// or `inherited` for the hooks run in the container's namespaces
+/// (process.env, which is the environment there).
+pub fn run(kind: &str, hooks: &[Hook], state: &str, inherited: Option<&[String]>) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state)
+        run_one(h, state, inherited)
             .map_err(|e| e.within(format!("hooks.{kind}[{i}] {}", h.path().display())))?;
     }
     Ok(())
@@ -33,22 +37,24 @@ pub fn run(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
 /// logged as a warning.
 pub fn run_warn(kind: &str, hooks: &[Hook], state: &str) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(h, state) {
+        if let Err(e) = run_one(h, state, None) {
             crate::logging::warn(&format!("hooks.{kind}[{i}] {}: {e}", h.path().display()));
         }
     }
 }
 
-fn run_one(h: &Hook, state: &str) -> Result<()> {
+fn run_one(h: &Hook, state: &str, inherited: Option<&[String]>) -> Result<()> {
     let mut cmd = Command::new(h.path());
     let args = h.args().as_deref().unwrap_or_default();
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = h.env().as_deref().or(inherited) {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped());

@@ -79,6 +79,9 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     clone::die_with_parent(true)?;
     a.channel.expect(Msg::Go)?;
     let proc_trees = enter_namespaces(a)?;
+    if (a.plan.clone_flags | a.plan.unshare_flags).contains(CloneFlags::CLONE_NEWNET) {
+        crate::netdev::loopback_up()?;
+    }
     // Nothing of ours may be readable through /proc/PID by processes that
     // share the container's namespaces (CVE-2016-9962).
     prctl::set_dumpable(false)
@@ -130,6 +133,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     };
     rootfs::enter(&root, entry)?;
     drop(root);
+    if let Some(p) = process
+        && a.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true)
+    {
+        // Made while / can still be written to; prepare finds it.
+        prepare::make_cwd(p.cwd())?;
+    }
     rootfs::finish(a.spec)?;
     drop(proc_trees);
     if joins_pid(a.plan) {
@@ -139,8 +148,12 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         fork_init(a)?;
     }
     point("rootfs")?;
-    if let Some(slave) = slave {
-        console::attach(slave)?;
+    match slave {
+        Some(slave) => console::attach(slave)?,
+        // A session and group of its own, as with a terminal (and as runc
+        // does): the caller's group is outside the container (getpgrp() 0
+        // in a new pid namespace), and its terminal's signals are not ours.
+        None => drop(nix::unistd::setsid().sys(|| "setsid".into())?),
     }
     let Some(process) = process else {
         // No process to run (it is optional until start): the container is
@@ -155,6 +168,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     let linux = a.spec.linux().as_ref();
     let mut exec = prepare::prepare(
         &process,
+        true,
         linux.and_then(|l| l.personality().as_ref()),
         linux.and_then(|l| l.memory_policy().as_ref()),
         a.seccomp,
@@ -195,7 +209,8 @@ fn start_container_hooks(spec: &Spec, state: Option<String>) -> Result<()> {
     let hooks = h.start_container().as_deref().unwrap_or_default();
     let mut state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     state["status"] = "created".into();
-    crate::hooks::run("startContainer", hooks, &state.to_string())
+    let env = spec.process().as_ref().and_then(|p| p.env().as_deref());
+    crate::hooks::run("startContainer", hooks, &state.to_string(), env)
 }
 
 /// Whether the container joins an existing pid namespace by path.
@@ -310,6 +325,7 @@ fn container_hooks(a: &InitArgs) -> Result<Option<String>> {
         "createContainer",
         h.create_container().as_deref().unwrap_or_default(),
         &state,
+        a.spec.process().as_ref().and_then(|p| p.env().as_deref()),
     )?;
     point("container hooks")?;
     Ok(Some(state))

@@ -48,8 +48,10 @@ pub fn file_fd() -> Option<i32> {
 
 pub fn error(msg: &str) {
     // Like runc, an error goes to stderr even when a log file is given:
-    // engines capture either one.
-    let _ = writeln!(std::io::stderr(), "berth: {msg}");
+    // engines capture either one. The level is spelled out, as runc's
+    // `level=error` and youki's `ERROR` are, so that a script reading
+    // stderr tells a failure from a warning.
+    let _ = writeln!(std::io::stderr(), "berth: error: {msg}");
     if LOGGER.get().is_some_and(|l| l.file.is_some()) {
         write("error", msg);
     }

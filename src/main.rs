@@ -97,7 +97,7 @@ fn run(args: Vec<std::ffi::OsString>) -> ! {
         cli.global.log_format,
         cli.global.debug,
     ) {
-        eprintln!("berth: {e}");
+        eprintln!("berth: error: {e}");
         std::process::exit(1);
     }
     if let Err(e) = passed {

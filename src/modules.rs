@@ -27,6 +27,7 @@ mod namespaces;
 mod netdev;
 mod notify;
 mod passed_fds;
+mod pidfd_socket;
 mod pidstat;
 mod process;
 mod procfs;

@@ -166,6 +166,18 @@ fn move_one(
         .map_err(|e| format!("set {final_name} up: {e}"))
 }
 
+/// Sets the loopback device of a network namespace just made (ours) up,
+/// as runc does: a process there expects to reach 127.0.0.1. The kernel
+/// gives `lo` index 1 in every namespace.
+pub fn loopback_up() -> Result<()> {
+    const LOOPBACK_INDEX: i32 = 1;
+    let mut m = Message::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+    m.ifinfo(LOOPBACK_INDEX, IFF_UP, IFF_UP);
+    Netlink::open()?
+        .request(&m)
+        .map_err(|e| Error::sys("set lo up in the new network namespace", e))
+}
+
 fn exists(name: &str) -> String {
     format!(
         "a device named {name} already exists in the container's network namespace (end the name with %d for one the kernel numbers)"

@@ -399,6 +399,7 @@ impl State {
                 "poststart",
                 hooks,
                 &self.to_json(Status::Running).to_string(),
+                None,
             ),
             _ => Ok(()),
         }

@@ -180,7 +180,7 @@ fn a_killed_holder_leaves_no_lock_and_a_live_one_is_waited_for() {
     let state_ok = state.wait().unwrap().success();
     let err = std::fs::read_to_string(b.dir.join("state.err")).unwrap();
     assert!(
-        state_ok || err.trim() == format!("berth: container {} does not exist", b.id),
+        state_ok || err.trim() == format!("berth: error: container {} does not exist", b.id),
         "{err}"
     );
 }

@@ -101,6 +101,21 @@ fn config_errors_name_the_field_and_value() {
             }),
             "linux.devices[0]: /dev/x: type \"a\" is only valid in cgroup device rules",
         ),
+        (
+            "sysctl-hostname",
+            Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.hostname": "x"})),
+            "linux.sysctl.kernel.hostname: conflicts with hostname, which sets it",
+        ),
+        (
+            "sysctl-domainname",
+            Box::new(|c| {
+                c["linux"]["sysctl"] = json!({"kernel.domainname": "x"});
+                c.as_object_mut().unwrap().remove("hostname");
+                let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| n["type"] != "uts");
+            }),
+            "linux.sysctl.kernel.domainname: needs a new uts namespace (linux.namespaces)",
+        ),
     ];
     for (name, patch, want) in cases {
         let err = refused(name, patch);
@@ -273,4 +288,33 @@ fn mount_label_without_selinux_is_ignored_with_a_warning() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("linux.mountLabel is ignored"));
+}
+
+/// A script reading stderr tells a failure by its level, as with runc's
+/// `level=error`: every failing command's line starts `berth: error: `,
+/// the config refusals of create included.
+#[test]
+fn failures_read_as_errors() {
+    let b = Bundle::new("errprefix", &["true"]);
+    let missing = format!("{}-missing", b.id);
+    for args in [
+        vec!["state", missing.as_str()],
+        vec!["start", missing.as_str()],
+        vec!["kill", missing.as_str()],
+        vec!["delete", missing.as_str()],
+        vec!["exec", missing.as_str(), "true"],
+        vec!["pause", missing.as_str()],
+        vec!["ps", missing.as_str()],
+    ] {
+        let out = b.berth(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.trim_end(),
+            format!("berth: error: container {missing} does not exist"),
+            "{args:?}"
+        );
+    }
+    let err = refused("errprefix-cfg", |c| c["process"]["args"] = json!([]));
+    assert!(err.starts_with("berth: error: "), "{err}");
 }

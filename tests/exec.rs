@@ -238,3 +238,141 @@ fn exec_into_a_paused_container() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");
 }
+
+/// HOME from the container's passwd when the env lacks it; a missing cwd
+/// is an error naming it (exec makes no directory); the process leads a
+/// session and process group of its own inside the container.
+#[test]
+fn exec_home_cwd_and_session() {
+    let mut b = Bundle::new("exec-home", &["sleep", "1000"]);
+    b.config["process"]["env"] = serde_json::json!(["PATH=/bin:/usr/bin"]);
+    b.ok(&["run", "-d", &b.id]);
+    let (code, out, err) = exec(&b, &["-u", "65534", &b.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!((code, out.trim()), (0, "/home"), "{err}");
+    let (code, out, err) = exec(&b, &["-e", "HOME=/x", &b.id, "sh", "-c", "echo $HOME"]);
+    assert_eq!((code, out.trim()), (0, "/x"), "{err}");
+    let (code, _, err) = exec(&b, &["--cwd", "/no/such/dir", &b.id, "true"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("process.cwd: chdir /no/such/dir: No such file or directory"),
+        "{err}"
+    );
+    let (code, out, _) = exec(&b, &[&b.id, "ls", "/no"]);
+    assert_ne!(code, 0, "exec made the cwd: {out}");
+    let (code, out, err) = exec(
+        &b,
+        &[&b.id, "sh", "-c", "echo $$; cut -d' ' -f5,6 /proc/$$/stat"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[1], format!("{0} {0}", lines[0]), "{out}");
+}
+
+/// The pid a pidfd names, from its fdinfo.
+fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i64 {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+}
+
+/// `--pidfd-socket PATH`: a pidfd of the init (create, run) or of the
+/// exec'd process arrives on the socket by SCM_RIGHTS.
+#[test]
+fn pidfd_socket_gets_the_process() {
+    let b = Bundle::new("pidfd", &["sleep", "1000"]);
+    let path = b.dir.join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let sock = path.to_str().unwrap();
+    let accept = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (s, _) = listener.accept().unwrap();
+            got.push(common::recv_fd(&s).1);
+        }
+        got
+    });
+    b.ok(&["create", "--pidfd-socket", sock, &b.id]);
+    b.ok(&["start", &b.id]);
+    let pidfile = b.dir.join("exec.pid");
+    let (code, _, err) = exec(
+        &b,
+        &[
+            "-d",
+            "--pid-file",
+            pidfile.to_str().unwrap(),
+            "--pidfd-socket",
+            sock,
+            &b.id,
+            "sleep",
+            "1000",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let fds = accept.join().unwrap();
+    assert_eq!(pidfd_pid(&fds[0]), b.state()["pid"].as_i64().unwrap());
+    let exec_pid: i64 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    assert_eq!(pidfd_pid(&fds[1]), exec_pid);
+    let (code, _, err) = exec(&b, &["--pidfd-socket", "/nonexistent.sock", &b.id, "true"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("connect to --pidfd-socket /nonexistent.sock"),
+        "{err}"
+    );
+}
+
+/// `exec --cgroup SUBPATH` puts the process in that sub-cgroup of the
+/// container's in every hierarchy; `CONTROLLER:SUBPATH` (v1) in that
+/// controller's only; `..` and a missing sub-cgroup are refused.
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let b = running("exec-cgroup");
+    for d in b.cgroup_dirs() {
+        std::fs::create_dir(d.join("sub")).unwrap();
+        // A v1 cpuset cgroup takes no task before it has CPUs and nodes.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                std::fs::write(d.join("sub").join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let line = |out: &str, controller: &str| {
+        out.lines()
+            .find(|l| {
+                l.split(':').nth(1).is_some_and(|c| {
+                    c.split(',').any(|c| c == controller) || (controller.is_empty() && c.is_empty())
+                })
+            })
+            .unwrap_or_else(|| panic!("no {controller} line in {out}"))
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (code, out, err) = exec(&b, &["--cgroup", "sub", &b.id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(code, 0, "{err}");
+    if common::host::unified() {
+        assert_eq!(line(&out, ""), "/sub", "{out}");
+        let (code, _, err) = exec(&b, &["--cgroup", "memory:sub", &b.id, "true"]);
+        assert_eq!(code, 1);
+        assert!(err.contains("give SUBPATH alone"), "{err}");
+    } else {
+        assert_eq!(line(&out, "memory"), "/sub", "{out}");
+        assert_eq!(line(&out, "pids"), "/sub", "{out}");
+        let (code, out, err) = exec(
+            &b,
+            &["--cgroup", "memory:sub", &b.id, "cat", "/proc/self/cgroup"],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(line(&out, "memory"), "/sub", "{out}");
+        assert_eq!(line(&out, "pids"), "/", "{out}");
+    }
+    for bad in ["../x", "nosuch"] {
+        let (code, _, err) = exec(&b, &["--cgroup", bad, &b.id, "true"]);
+        assert_eq!(code, 1, "{bad}");
+        assert!(err.contains(&format!("--cgroup {bad}: ")), "{err}");
+    }
+    b.ok(&["delete", "-f", &b.id]);
+}

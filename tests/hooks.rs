@@ -113,3 +113,66 @@ fn a_failing_poststart_hook_stops_the_container_and_poststop_warns() {
     );
     assert!(!b.root.join(&b.id).exists());
 }
+
+/// A hook without `env` inherits the environment of what runs it, as
+/// runc's do: berth's own for prestart, createRuntime, poststart and
+/// poststop; process.env for createContainer and startContainer (in the
+/// container's namespaces). A hook with an `env` gets exactly that.
+#[test]
+fn hooks_without_env_inherit_it() {
+    let mut b = Bundle::new("hookenv", &["true"]);
+    let dir = b.dir.join("hookenv");
+    std::fs::create_dir_all(&dir).unwrap();
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/hooks", "type": "bind", "source": dir, "options": ["bind"]}));
+    b.config["process"]["env"] = json!(["PATH=/bin:/usr/bin", "FROM=process"]);
+    let dump = |dir: &Path, name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo \"$PATH $FROM\" > {}/{name}", dir.display())]});
+    let given = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("exec /usr/bin/env > {}/given", dir.display())], "env": ["FROM=given"]});
+    b.config["hooks"] = json!({
+        "prestart": [dump(&dir, "prestart"), given],
+        "createRuntime": [dump(&dir, "createRuntime")],
+        "createContainer": [dump(&dir, "createContainer")],
+        "startContainer": [dump(Path::new("/hooks"), "startContainer")],
+        "poststart": [dump(&dir, "poststart")],
+        "poststop": [dump(&dir, "poststop")],
+    });
+    let env = [
+        ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("FROM", "runtime"),
+    ];
+    for cmd in ["create", "start", "delete"] {
+        if cmd == "delete" {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while b.state()["status"] != "stopped" {
+                assert!(std::time::Instant::now() < deadline);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+        let out = b.berth_env(&env, &[cmd, &b.id]);
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    for name in ["prestart", "createRuntime", "poststart", "poststop"] {
+        assert_eq!(
+            read(name),
+            "/usr/sbin:/usr/bin:/sbin:/bin runtime\n",
+            "{name}"
+        );
+    }
+    for name in ["createContainer", "startContainer"] {
+        assert_eq!(read(name), "/bin:/usr/bin process\n", "{name}");
+    }
+    let given = read("given");
+    assert!(
+        given
+            .lines()
+            .all(|l| l == "FROM=given" || l.starts_with("PATH=") || l.starts_with("PWD=")),
+        "a hook's own env, and what sh adds: {given}"
+    );
+}

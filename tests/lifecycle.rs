@@ -350,6 +350,23 @@ fn features_describe_this_runtime() {
     );
     assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     assert!(f["annotations"]["io.github.seccomp.libseccomp.version"].is_string());
+    // What runtime-spec 1.3 adds, and the version that says so.
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert_eq!(
+        f["potentiallyUnsafeConfigAnnotations"],
+        json!(["org.opencontainers.image.stopSignal"])
+    );
+    assert_eq!(
+        f["linux"]["intelRdt"],
+        json!({"enabled": false, "schemata": false, "monitoring": false})
+    );
+    assert_eq!(f["linux"]["netDevices"]["enabled"], true);
+    assert!(f["linux"]["memoryPolicy"]["modes"].is_array());
+    let version = std::process::Command::new(common::BERTH)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains("spec: 1.3.0"));
 }
 
 /// The features document decodes into the runtime-spec's typed Features
@@ -405,4 +422,43 @@ fn a_container_without_process_is_created_but_not_started() {
         err.contains("process: is required to run a container"),
         "{err}"
     );
+}
+
+/// Foreground `run` is the subreaper of the container's orphans, as
+/// runc's is: a process that leaves a container without a pid namespace
+/// of its own (here, orphaned while the init runs) gets berth as its
+/// parent; `--no-subreaper` leaves that to the host.
+#[test]
+fn run_is_a_subreaper_unless_told_not() {
+    for subreaper in [true, false] {
+        let mut b = Bundle::new(
+            "subreaper",
+            &[
+                "sh",
+                "-c",
+                "( (sleep 0.3; grep PPid /proc/self/status) & ); sleep 1",
+            ],
+        );
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        b.write_config();
+        let bundle = b.dir.to_str().unwrap();
+        let mut args = vec!["run", "-b", bundle];
+        if !subreaper {
+            args.push("--no-subreaper");
+        }
+        args.push(&b.id);
+        let child = b.spawn("run", &args);
+        let berth = child.id();
+        let out = child.wait_with_output().unwrap();
+        let err = std::fs::read_to_string(b.dir.join("run.err")).unwrap_or_default();
+        assert!(out.status.success(), "{err}");
+        let text = std::fs::read_to_string(b.dir.join("run.out")).unwrap();
+        let ppid: u32 = text
+            .trim()
+            .strip_prefix("PPid:")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(ppid == berth, subreaper, "PPid {ppid}, berth {berth}");
+    }
 }

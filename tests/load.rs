@@ -211,8 +211,8 @@ struct Outcomes {
 impl Outcomes {
     fn new(id: &str) -> Outcomes {
         Outcomes {
-            gone: format!("berth: container {id} does not exist"),
-            exists: format!("berth: create container {id}: container {id} already exists"),
+            gone: format!("berth: error: container {id} does not exist"),
+            exists: format!("berth: error: create container {id}: container {id} already exists"),
         }
     }
 

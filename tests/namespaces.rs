@@ -173,3 +173,68 @@ fn time_namespace_offsets() {
     let uptime: f64 = out.split_whitespace().next().unwrap().parse().unwrap();
     assert!(uptime > 86400.0 * 365.0, "{out}");
 }
+
+/// A new network namespace has its loopback up, as with runc: a server on
+/// 127.0.0.1 is reachable from inside.
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let out = Bundle::sh(
+        "lo-up",
+        "cat /sys/class/net/lo/flags; nc -l -p 7777 -e echo reached & sleep 0.5; echo | nc 127.0.0.1 7777; wait",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["0x9", "reached"], "{out}");
+}
+
+/// With a user namespace of its own, a container may set the user.*
+/// sysctls (limits of that user namespace; runc 1.4), and its devices,
+/// bind-mounted from the host's there, are nosuid and noexec.
+#[test]
+fn user_namespace_sysctls_and_device_mounts() {
+    let mut b = Bundle::new(
+        "userns-sysctl",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/sys/user/max_user_namespaces; grep ' /dev/null ' /proc/self/mountinfo",
+        ],
+    );
+    userns(&mut b);
+    b.config["linux"]["sysctl"] = json!({"user.max_user_namespaces": "7"});
+    if !common::host::user_namespaces() {
+        return refused_without(
+            &b,
+            "CLONE_NEWUSER",
+            "namespaces::user_namespace_sysctls_and_device_mounts",
+            "needs user namespaces: this kernel has none, or user.max_user_namespaces is 0",
+        );
+    }
+    let host = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap();
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "7", "{out}");
+    let opts = lines[1].split(' ').nth(5).unwrap_or_default();
+    assert!(
+        opts.split(',').any(|o| o == "nosuid") && opts.split(',').any(|o| o == "noexec"),
+        "/dev/null's mount options: {}",
+        lines[1]
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap(),
+        host,
+        "the host's limit is unchanged"
+    );
+    // Without a user namespace of its own, the host's limits are refused.
+    let mut b = Bundle::new("host-user-sysctl", &["true"]);
+    b.config["linux"]["sysctl"] = json!({"user.max_user_namespaces": "7"});
+    let out = b.berth(&["run", &b.id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "linux.sysctl.user.max_user_namespaces: needs a user namespace of the container's own"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -162,3 +162,108 @@ fn ambient_capabilities_reach_a_non_root_process() {
     assert!(out.contains("CapInh:\t0000000000000400"), "{out}");
     assert!(out.contains("CapAmb:\t0000000000000400"), "{out}");
 }
+
+/// HOME comes from the container's /etc/passwd for the process's uid when
+/// process.env lacks it, else "/" (runc sets it; shells and images rely on
+/// it); a HOME in the env is kept as it is.
+#[test]
+fn home_when_the_env_lacks_it() {
+    for (uid, env_home, want) in [
+        (0, None, "/root"),
+        (65534, None, "/home"),
+        (4242, None, "/"),
+        (0, Some("HOME=/srv"), "/srv"),
+    ] {
+        let mut b = Bundle::new("home", &["sh", "-c", "echo $HOME"]);
+        b.config["process"]["user"] = json!({"uid": uid, "gid": uid});
+        let mut env = vec![json!("PATH=/bin:/usr/bin")];
+        env.extend(env_home.map(|h| json!(h)));
+        b.config["process"]["env"] = json!(env);
+        let (code, out, err) = b.run();
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim(), want, "uid {uid}, {env_home:?}");
+    }
+}
+
+/// A missing process.cwd is made before the root is made read-only (it
+/// was an EROFS failure).
+#[test]
+fn missing_cwd_with_a_read_only_root() {
+    let mut b = Bundle::new("rocwd", &["sh", "-c", "pwd; touch x || echo READONLY"]);
+    let rootfs = b.private_rootfs();
+    b.config["root"]["readonly"] = json!(true);
+    b.config["process"]["cwd"] = json!("/work/deep/dir");
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["/work/deep/dir", "READONLY"]
+    );
+    assert!(rootfs.join("work/deep/dir").is_dir());
+}
+
+/// The init leads a session and process group of its own, inside the
+/// container (not the caller's group, which reads as 0 from inside).
+#[test]
+fn init_has_its_own_session_and_group() {
+    let out = Bundle::sh("session", "cut -d' ' -f5,6 /proc/$$/stat");
+    assert_eq!(out.trim(), "1 1");
+}
+
+/// process.scheduler.flags in the spec's spelling take effect:
+/// SCHED_FLAG_RESET_ON_FORK gives the process's children the default nice
+/// back.
+#[test]
+fn scheduler_flags_in_the_spec_spelling() {
+    let mut b = Bundle::new(
+        "schedflags",
+        &[
+            "sh",
+            "-c",
+            "cut -d' ' -f19 /proc/$$/stat; cut -d' ' -f19 /proc/self/stat; true",
+        ],
+    );
+    b.config["process"]["scheduler"] =
+        json!({"policy": "SCHED_OTHER", "nice": -5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["-5", "0"], "{out}");
+}
+
+/// A real-time policy in a v1 cpu cgroup without real-time runtime is
+/// refused saying so (the kernel's answer is a bare EPERM), by create and
+/// by exec; where the kernel has no real-time group scheduling (no
+/// cpu.rt_runtime_us) the policy applies.
+#[test]
+fn realtime_policy_without_realtime_runtime() {
+    let mut b = Bundle::new("rt", &["sh", "-c", "cut -d' ' -f41 /proc/self/stat"]);
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 1});
+    let (code, out, err) = b.run();
+    if !common::host::v1_file("cpu", "cpu.rt_runtime_us") {
+        common::skip(
+            "realtime_policy_without_realtime_runtime",
+            "no v1 cpu.rt_runtime_us: the policy applies",
+        );
+        assert_eq!((code, out.trim()), (0, "1"), "{err}");
+        return;
+    }
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("process.scheduler.policy: SCHED_FIFO: the container's cpu cgroup allows no real-time runtime (")
+            && err.contains("cpu.rt_runtime_us is 0; linux.resources.cpu.realtimeRuntime sets it)"),
+        "{err}"
+    );
+    let b = Bundle::new("rt-exec", &["sleep", "1000"]);
+    b.ok(&["run", "-d", &b.id]);
+    let proc_json = b.dir.join("rt-process.json");
+    let p = json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+        "scheduler": {"policy": "SCHED_RR", "priority": 1}});
+    std::fs::write(&proc_json, p.to_string()).unwrap();
+    let out = b.berth(&["exec", "-p", proc_json.to_str().unwrap(), &b.id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("SCHED_RR: the container's cpu cgroup allows no real-time runtime"),
+        "{err}"
+    );
+}

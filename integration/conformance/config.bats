@@ -695,6 +695,22 @@ tags_of() {
 	refused process.ioPriority.priority "is required"
 }
 
+@test "config.md process: scheduler flags are the constants the spec lists (SCHED_FLAG_RESET_ON_FORK applies)" {
+	local f
+	for f in SCHED_FLAG_RECLAIM SCHED_FLAG_DL_OVERRUN SCHED_FLAG_KEEP_POLICY SCHED_FLAG_KEEP_PARAMS SCHED_FLAG_UTIL_CLAMP_MIN SCHED_FLAG_UTIL_CLAMP_MAX; do
+		config --arg f "$f" '.process.scheduler = {policy: "SCHED_OTHER", flags: [$f]}'
+		# Taken as a flag: whatever the kernel says of it, not a parse error.
+		# (Output to files: a created container keeps berth's stdio.)
+		berth create --bundle "$BUNDLE" "$(cid)" >/dev/null 2>"$BUNDLE/err" || true
+		! grep -q "unknown variant" "$BUNDLE/err"
+		berth delete -f "$(cid)" 2>/dev/null || true
+	done
+	config '.process.scheduler = {policy: "SCHED_OTHER", nice: -5, flags: ["SCHED_FLAG_RESET_ON_FORK"]}'
+	run_in sh -c "cut -d' ' -f19 /proc/\$\$/stat; cut -d' ' -f19 /proc/self/stat; true"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf -- '-5\n0')" ]
+}
+
 @test "config.md user: uid and gid are REQUIRED" {
 	config '.process.user = {gid: 0}'
 	refused process.user.uid "is required"

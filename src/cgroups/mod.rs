@@ -48,6 +48,75 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
+    /// The existing sub-cgroups `exec --cgroup` names: SUBPATH for every
+    /// hierarchy, or CONTROLLER[,CONTROLLER...]:SUBPATH for the v1
+    /// hierarchies of those controllers (the others stay the container's).
+    /// A SUBPATH is relative, without `..`; each must exist.
+    pub fn sub(&self, specs: &[String]) -> Result<Cgroup> {
+        let bad = |s: &str, why: String| Error::State(format!("--cgroup {s}: {why}"));
+        let mut dirs = self.dirs.clone();
+        let mut chosen = vec![false; dirs.len()];
+        for s in specs {
+            let (controllers, sub) = match s.split_once(':') {
+                Some((c, p)) => (Some(c), p),
+                None => (None, s.as_str()),
+            };
+            let sub = Path::new(sub);
+            let plain = sub
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if sub.as_os_str().is_empty() || !plain {
+                return Err(bad(s, "the sub-cgroup must be a relative path without . or ..".into()));
+            }
+            if self.unified && controllers.is_some() {
+                return Err(bad(s, "cgroup v2 has one hierarchy: give SUBPATH alone".into()));
+            }
+            let mut matched = false;
+            for (i, d) in self.dirs.iter().enumerate() {
+                let applies = match controllers {
+                    None => true,
+                    Some(list) => {
+                        let names = hierarchy_controllers(d);
+                        list.split(',').any(|c| names.contains(&c))
+                    }
+                };
+                if !applies {
+                    continue;
+                }
+                if chosen[i] {
+                    return Err(bad(s, format!("{} already has a sub-cgroup", d.display())));
+                }
+                let dir = d.join(sub);
+                if !dir.is_dir() {
+                    return Err(bad(s, format!("{} is not a cgroup", dir.display())));
+                }
+                chosen[i] = true;
+                dirs[i] = dir;
+                matched = true;
+            }
+            if !matched {
+                return Err(bad(s, "no cgroup hierarchy of the container has that controller".into()));
+            }
+        }
+        Ok(Cgroup {
+            dirs,
+            ..self.clone()
+        })
+    }
+
+    /// `file` of this cgroup in the v1 hierarchy that has `controller`
+    /// (`cpu` in /sys/fs/cgroup/cpu,cpuacct/...), if it has that file.
+    pub fn v1_file(&self, controller: &str, file: &str) -> Option<PathBuf> {
+        if self.unified {
+            return None;
+        }
+        self.dirs
+            .iter()
+            .find(|d| hierarchy_controllers(d).contains(&controller))
+            .map(|d| d.join(file))
+            .filter(|f| f.exists())
+    }
+
     /// The first directory, of `dirs` or `created`, that is not one a
     /// container's cgroup can have (`is_container_dir`).
     pub fn misplaced(&self) -> Option<&Path> {
@@ -57,6 +126,17 @@ impl Cgroup {
             .map(PathBuf::as_path)
             .find(|d| !is_container_dir(d, self.unified))
     }
+}
+
+/// The controllers of the v1 hierarchy `dir` is in, from its mount point's
+/// name (/sys/fs/cgroup/cpu,cpuacct/... has cpu and cpuacct).
+fn hierarchy_controllers(dir: &Path) -> Vec<&str> {
+    dir.strip_prefix(ROOT)
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .and_then(|c| c.as_os_str().to_str())
+        .map(|h| h.split(',').collect())
+        .unwrap_or_default()
 }
 
 /// Whether `dir` can be a container's cgroup directory: below a

@@ -26,9 +26,16 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     let record = crate::exec_record::Record::load(&dir)?;
     let process = build_process(record.process.as_ref(), args)?;
     crate::lsm::validate_process(&process)?;
+    if let Some(s) = process.scheduler() {
+        crate::process::scheduling::check_realtime_runtime(s, &state.cgroup, None)?;
+    }
     crate::logging::phase("config");
     let pidfd = crate::signal::open_init(&state)?
         .with_context(|| format!("container {id} is not running"))?;
+    let sub_cgroup = match args.cgroup.as_slice() {
+        [] => None,
+        specs => Some(state.cgroup.sub(specs)?),
+    };
     let terminal = process.terminal().unwrap_or(false);
     let (console, own_console) = match (&args.console_socket, terminal) {
         (Some(p), true) => (Some(crate::console::connect(p)?), None),
@@ -52,6 +59,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
         init_pidfd: &pidfd,
         console: console.as_ref(),
         preserve_fds: args.preserve_fds,
+        sub_cgroup,
     };
     // spawn releases the container's lock before the process exists.
     let (pid, channel, view_gate) =
@@ -59,6 +67,9 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<i32> {
     crate::logging::phase("ready");
     if let Some(p) = &args.pid_file {
         write_pid_file(p, pid)?;
+    }
+    if let Some(p) = &args.pidfd_socket {
+        crate::pidfd_socket::send(p, pid)?;
     }
     let master = match &own_console {
         Some(sock) => Some(crate::console::recv_master(sock)?),
@@ -147,6 +158,7 @@ fn build_process(base: Option<&Process>, args: &ExecArgs) -> anyhow::Result<Proc
     }
     // From bytes, as config.json is read: one instance of the (large)
     // deserializer serves both.
+    crate::process::scheduling::spec_flag_names(&mut p);
     let text = p.to_string();
     crate::config::refuse_nul(text.as_bytes(), "process")?;
     let process: Process =

@@ -47,7 +47,7 @@ pub fn run() -> anyhow::Result<i32> {
             // (features.md: decided when berth is built).
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
             "memoryPolicy": {
                 "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
                 "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"],
@@ -56,6 +56,10 @@ pub fn run() -> anyhow::Result<i32> {
             "netDevices": {"enabled": true},
         },
         "annotations": {"io.github.seccomp.libseccomp.version": seccomp_version},
+        // The config annotations berth acts on: the image's stop signal
+        // becomes kill's default signal. (runc lists its own: "bpf.",
+        // "runc.".)
+        "potentiallyUnsafeConfigAnnotations": [crate::commands::kill::STOP_SIGNAL],
     });
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(0)

@@ -14,7 +14,7 @@ pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
 }
 
 /// The annotation an image's stop signal travels in (config.md).
-const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
+pub const STOP_SIGNAL: &str = "org.opencontainers.image.stopSignal";
 
 pub fn run(root: &Path, id: &str, signal: Option<&str>, all: bool) -> anyhow::Result<i32> {
     let named = signal.map(parse_signal).transpose()?;

@@ -44,7 +44,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             create,
             detach,
             keep,
-        } => run::run(&root, &create, detach, keep, cli.global.systemd_cgroup),
+            no_subreaper,
+        } => run::run(
+            &root,
+            &create,
+            run::Foreground {
+                detach,
+                keep,
+                subreaper: !no_subreaper,
+            },
+            cli.global.systemd_cgroup,
+        ),
         Command::Exec(args) => exec::run(&root, &args),
         Command::Features => features::run(),
         Command::Update(args) => update::run(&root, &args),

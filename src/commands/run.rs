@@ -10,13 +10,30 @@ use crate::cli::CreateArgs;
 use crate::init::StartBy;
 use crate::state::ContainerDir;
 
+/// How `run` behaves once the container runs.
+pub struct Foreground {
+    /// Return once it has started.
+    pub detach: bool,
+    /// Keep its state after it exits.
+    pub keep: bool,
+    /// In the foreground, be the subreaper of its orphans (runc's default;
+    /// `--no-subreaper` turns it off): a process that leaves a container
+    /// without a pid namespace of its own is then reaped by us, not by the
+    /// host's init.
+    pub subreaper: bool,
+}
+
 pub fn run(
     root: &Path,
     args: &CreateArgs,
-    detach: bool,
-    keep: bool,
+    how: Foreground,
     systemd: bool,
 ) -> anyhow::Result<i32> {
+    let Foreground {
+        detach,
+        keep,
+        subreaper,
+    } = how;
     let ctx = || format!("run container {}", args.id);
     if detach {
         let c = crate::create::create(root, args, StartBy::Channel, false, systemd)
@@ -29,6 +46,10 @@ pub fn run(
             relay.wait_ready(pid);
         }
         return Ok(0);
+    }
+    if subreaper {
+        // supervise reaps every child it gets, these included.
+        nix::sys::prctl::set_child_subreaper(true).context("become a child subreaper")?;
     }
     let sfd = crate::supervise::block_signals()?;
     let created =

@@ -43,9 +43,11 @@ impl Exec<'_> {
 /// Everything about the process itself, in the order privileges allow:
 /// limits and scheduling while privileged, then the bounding set, the user
 /// switch, the remaining capabilities, no_new_privs; the executable is
-/// found now so a missing one fails the create, as runc does.
+/// found now so a missing one fails the create, as runc does. A missing
+/// cwd is made when `create_cwd` (the init; not exec).
 pub fn prepare<'a>(
     p: &Process,
+    create_cwd: bool,
     personality: Option<&LinuxPersonality>,
     memory_policy: Option<&LinuxMemoryPolicy>,
     filter: Option<&'a Program>,
@@ -68,7 +70,7 @@ pub fn prepare<'a>(
         mempolicy::set(mp)?;
     }
     let cwd = p.cwd();
-    let early_chdir = chdir_cwd(cwd);
+    let early_chdir = chdir_cwd(cwd, create_cwd);
     let grantable = capabilities::grantable(p.capabilities().as_ref());
     capabilities::drop_bounding(p.capabilities().as_ref())?;
     // Our /proc/self files stop being ours to write after the user switch
@@ -92,13 +94,17 @@ pub fn prepare<'a>(
         Some(f) if !f.notifies() => seccomp_late = Some(f),
         _ => {}
     }
+    let home = match p.env().iter().flatten().any(|e| e.starts_with("HOME=")) {
+        true => None,
+        false => Some(user::home(p.user().uid())),
+    };
     user::switch(p.user())?;
     match early_chdir {
         Ok(()) => {}
         Err(Error::Sys {
             err: nix::errno::Errno::EACCES,
             ..
-        }) => chdir_cwd(cwd)?,
+        }) => chdir_cwd(cwd, create_cwd)?,
         Err(e) => return Err(e),
     }
     capabilities::apply(p.capabilities().as_ref(), grantable)?;
@@ -117,6 +123,8 @@ pub fn prepare<'a>(
         .env()
         .iter()
         .flatten()
+        .map(String::as_str)
+        .chain(home.as_deref().map(|h| format!("HOME={h}")).as_deref())
         .filter_map(|e| CString::new(e.as_bytes()).ok())
         .collect();
     let args: Vec<CString> = p
@@ -138,16 +146,34 @@ pub fn prepare<'a>(
     })
 }
 
-/// Changes to the process cwd, creating it if missing. Resolution stays in
-/// the container's root and refuses magic links, so `cwd: /proc/self/fd/N`
-/// can never reach a descriptor of ours (CVE-2024-21626).
-fn chdir_cwd(cwd: &Path) -> Result<()> {
+/// Makes the process cwd if it is missing, as the init does before a
+/// read-only root is made read-only.
+pub fn make_cwd(cwd: &Path) -> Result<()> {
+    let root = Root::open("/".as_ref()).map_err(|e| Error::path("open", "/", e))?;
+    match root.resolve(cwd) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => root
+            .mkdir_all(cwd, 0o755)
+            .map(drop)
+            .map_err(|e| Error::path("create process.cwd", cwd, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Changes to the process cwd, creating it if missing when `create` (the
+/// init, as runc does; exec does not: a missing cwd is its error).
+/// Resolution stays in the container's root and refuses magic links, so
+/// `cwd: /proc/self/fd/N` can never reach a descriptor of ours
+/// (CVE-2024-21626).
+fn chdir_cwd(cwd: &Path, create: bool) -> Result<()> {
     let root = Root::open("/".as_ref()).map_err(|e| Error::path("open", "/", e))?;
     let dir = match root.resolve(cwd) {
         Ok(h) => h,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => root
+        Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => root
             .mkdir_all(cwd, 0o755)
             .map_err(|e| Error::path("create process.cwd", cwd, e))?,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            return Err(Error::path("process.cwd: chdir", cwd, e));
+        }
         Err(e) => return Err(Error::path("resolve process.cwd", cwd, e)),
     };
     nix::unistd::fchdir(std::os::fd::AsFd::as_fd(&dir).as_raw_fd())

@@ -67,6 +67,100 @@ fn flag(f: LinuxSchedulerFlag) -> u64 {
     }
 }
 
+/// The spec's names of process.scheduler.flags that oci-spec spells its
+/// own way (it reads `SCHED_RESET_ON_FORK` and `SCHED_FLAG_D_L_OVERRUN`):
+/// rewritten to its spelling in a raw process document. The other five
+/// names are the same in both.
+pub fn spec_flag_names(process: &mut serde_json::Value) {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(|f| f.as_array_mut())
+    else {
+        return;
+    };
+    for f in flags {
+        let ours = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = ours.into();
+    }
+}
+
+/// The scheduler fields the kernel would refuse with a bare EINVAL,
+/// named: SCHED_DEADLINE's runtime <= deadline <= period (a period of 0
+/// is the deadline), a runtime of at least 1024 ns (the kernel's
+/// resolution), times below 2^63 ns.
+pub fn validate(s: &Scheduler) -> Result<()> {
+    if *s.policy() != LinuxSchedulerPolicy::SchedDeadline {
+        return Ok(());
+    }
+    let field = |f: &str, msg: String| Err(Error::config(format!("process.scheduler.{f}"), msg));
+    const MIN_RUNTIME: u64 = 1 << 10;
+    const LIMIT: u64 = 1 << 63;
+    let (runtime, deadline, period) = (
+        s.runtime().unwrap_or(0),
+        s.deadline().unwrap_or(0),
+        s.period().unwrap_or(0),
+    );
+    for (f, v) in [("runtime", runtime), ("deadline", deadline), ("period", period)] {
+        if v >= LIMIT {
+            return field(f, format!("{v} is 2^63 ns or more"));
+        }
+    }
+    if runtime < MIN_RUNTIME {
+        return field(
+            "runtime",
+            format!("{runtime}: SCHED_DEADLINE needs a runtime of at least {MIN_RUNTIME} ns"),
+        );
+    }
+    if deadline < runtime {
+        return field(
+            "deadline",
+            format!("{deadline}: SCHED_DEADLINE needs a deadline no shorter than the runtime ({runtime})"),
+        );
+    }
+    if period != 0 && period < deadline {
+        return field(
+            "period",
+            format!("{period}: SCHED_DEADLINE needs a period no shorter than the deadline ({deadline}), or 0"),
+        );
+    }
+    Ok(())
+}
+
+/// A real-time policy (SCHED_FIFO, SCHED_RR) in a v1 cpu cgroup that has
+/// no real-time runtime (cpu.rt_runtime_us 0, what a new cgroup gets unless
+/// linux.resources.cpu.realtimeRuntime sets it) is refused by the kernel
+/// with a bare EPERM: said here, naming the file. Reads the file only for
+/// those policies; a kernel without real-time group scheduling has no file
+/// and no such limit.
+pub fn check_realtime_runtime(
+    s: &Scheduler,
+    cgroup: &crate::cgroups::Cgroup,
+    configured: Option<i64>,
+) -> Result<()> {
+    use LinuxSchedulerPolicy::*;
+    if !matches!(s.policy(), SchedFifo | SchedRr) || configured.is_some_and(|r| r != 0) {
+        return Ok(());
+    }
+    let Some(file) = cgroup.v1_file("cpu", "cpu.rt_runtime_us") else {
+        return Ok(());
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(v) if v.trim() == "0" => Err(Error::config(
+            "process.scheduler.policy",
+            format!(
+                "{}: the container's cpu cgroup allows no real-time runtime ({} is 0; linux.resources.cpu.realtimeRuntime sets it)",
+                s.policy(),
+                file.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn set_scheduler(s: &Scheduler) -> Result<()> {
     use LinuxSchedulerPolicy::*;
     let policy = match s.policy() {

@@ -56,6 +56,38 @@ pub fn switch(user: &User) -> Result<()> {
     Ok(())
 }
 
+/// HOME for a process whose env lacks it, as runc sets it: the home field
+/// of `uid`'s entry in the container's /etc/passwd, else "/". Read before
+/// the user switch (a 0600 passwd stays readable), from the root we are in,
+/// resolved inside it; anything but a regular file is not read (a FIFO put
+/// there would block us).
+pub fn home(uid: u32) -> String {
+    use std::io::Read;
+    let read = || -> std::io::Result<Vec<u8>> {
+        let root = crate::rootfs::inroot::Root::open("/".as_ref())?;
+        let fd = root.open_in("/etc/passwd".as_ref(), libc::O_RDONLY | libc::O_NONBLOCK)?;
+        let file = std::fs::File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Ok(Vec::new());
+        }
+        let mut text = Vec::new();
+        // Enough for any real passwd; a huge one is not read whole.
+        file.take(1 << 20).read_to_end(&mut text)?;
+        Ok(text)
+    };
+    let text = read().unwrap_or_default();
+    passwd_home(&String::from_utf8_lossy(&text), uid).unwrap_or_else(|| "/".into())
+}
+
+/// The home field of `uid`'s line in a passwd file, if it has one.
+fn passwd_home(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty())
+            .then(|| f[5].to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use nix::unistd::{getgroups, getresgid, getresuid};
@@ -111,5 +143,14 @@ mod tests {
             e.to_string(),
             "process.user.umask: 0o7777 is not a permission mask (at most 0o777)"
         );
+    }
+
+    #[test]
+    fn home_from_passwd() {
+        let pw = "root:x:0:0:root:/root:/bin/sh\nbad line\nnohome:x:7:7::\nu:x:1000:1000:U:/home/u:/bin/sh\n";
+        assert_eq!(passwd_home(pw, 0).as_deref(), Some("/root"));
+        assert_eq!(passwd_home(pw, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(passwd_home(pw, 7), None);
+        assert_eq!(passwd_home(pw, 42), None);
     }
 }

@@ -13,7 +13,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::inroot::{self, Root};
 use super::mounts::{ensure_file, mount_point};
-use super::{Context, bind_onto, symlink};
+use super::{Context, symlink};
 use crate::error::{Error, Result};
 
 struct Node {
@@ -168,17 +168,24 @@ fn make(ctx: &Context, root: &Root, n: &Node) -> Result<()> {
             )));
         }
         let target = ensure_file(root, &n.path)?;
-        return bind_onto(
-            Path::new(&super::fd_path(host.as_fd())),
-            target.as_fd(),
-            false,
-        )
-        .map_err(|e| {
+        let bind = |e| {
             Error::sys(
                 format!("bind host device {} into the container", n.path.display()),
                 e,
             )
-        });
+        };
+        // nosuid and noexec, as runc gives them: a device is neither a
+        // program nor a set-id file. Set on the detached copy, before
+        // anything in the container can reach it.
+        let tree = super::detached::clone_fd(host.as_fd(), false).map_err(bind)?;
+        super::set_attr(
+            tree.as_fd(),
+            super::options::attr::NOSUID | super::options::attr::NOEXEC,
+            0,
+            false,
+            &n.path,
+        )?;
+        return super::detached::attach(tree.as_fd(), target.as_fd()).map_err(bind);
     }
     let node = || inroot::Node::Special {
         kind,

@@ -142,28 +142,6 @@ pub fn protect(spec: &Spec, root: &Root) -> Result<()> {
     masked::apply(spec, root)
 }
 
-/// Bind-mounts `source` (a path, or /proc/self/fd/N) onto a target
-/// resolved in the rootfs; `rec` also binds the mounts below it.
-fn bind_onto(
-    source: &Path,
-    target: BorrowedFd<'_>,
-    rec: bool,
-) -> std::result::Result<(), nix::errno::Errno> {
-    let flags = MsFlags::MS_BIND
-        | if rec {
-            MsFlags::MS_REC
-        } else {
-            MsFlags::empty()
-        };
-    mount(
-        Some(source),
-        fd_path(target).as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )
-}
-
 /// Creates a symlink in the rootfs; one already there is left as it is.
 fn symlink(root: &Root, link: &Path, target: &Path) -> Result<()> {
     match root.create(link, inroot::Node::Symlink(target)) {
