@@ -86,7 +86,7 @@ fn run(args: Vec<std::ffi::OsString>) -> ! {
     // Handled before clap so that the version text (which asks libseccomp)
     // is built only when asked for, not on every create.
     if cli::asks_version(&args) {
-        println!("berth version {}", version::long());
+        let _ = stdout::line(&format!("berth version {}", version::long()));
         std::process::exit(0);
     }
     let cli = cli::Cli::parse_from(&args);

@@ -36,6 +36,7 @@ mod sealed_exe;
 mod seccomp;
 mod signal;
 mod state;
+mod stdout;
 mod supervise;
 mod sync;
 mod version;

@@ -375,22 +375,6 @@ impl State {
                 .is_some_and(|s| s.start_time == self.init_start_time && !s.exited())
     }
 
-    /// Whether the config has poststart hooks.
-    pub fn has_poststart(&self) -> bool {
-        self.hooks
-            .as_ref()
-            .and_then(|h| h.poststart().as_ref())
-            .is_some_and(|p| !p.is_empty())
-    }
-
-    /// Whether the config has startContainer hooks.
-    pub fn has_start_container(&self) -> bool {
-        self.hooks
-            .as_ref()
-            .and_then(|h| h.start_container().as_ref())
-            .is_some_and(|p| !p.is_empty())
-    }
-
     /// Runs the poststart hooks: the first failure is the error (runtime.md
     /// step 9: the container is then stopped and destroyed).
     pub fn run_poststart(&self) -> Result<()> {

@@ -43,3 +43,23 @@ fn truncated_config_blames_the_file() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(!b.root.join(&b.id).exists(), "state dir left");
 }
+
+/// A reader that went away (`berth features | head -c 1`): the command ends
+/// as a death by SIGPIPE would (141), never with a panic message.
+#[test]
+fn closed_stdout_ends_quietly() {
+    for args in [&["features"][..], &["--version"], &["list"]] {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = Command::new(BERTH)
+            .args(["--root", "/nonexistent/berth-root"])
+            .args(args)
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -52,8 +52,10 @@ fn create_start_kill_delete() {
         "{list}"
     );
 
+    // start returns once the program runs: running, and no longer berth,
+    // the moment it returns (it used to return before the execve).
     b.ok(&["start", &b.id]);
-    wait_status(&b, "running");
+    assert_eq!(b.state()["status"], "running");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert!(exe.ends_with("busybox"), "{exe:?}");
     let err = b.berth(&["start", &b.id]);

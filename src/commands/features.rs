@@ -61,6 +61,6 @@ pub fn run() -> anyhow::Result<i32> {
         // "runc.".)
         "potentiallyUnsafeConfigAnnotations": [crate::commands::kill::STOP_SIGNAL],
     });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    crate::stdout::line(&serde_json::to_string_pretty(&doc)?)?;
     Ok(0)
 }

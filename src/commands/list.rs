@@ -23,18 +23,18 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<i32> 
     }
     if quiet {
         for r in &rows {
-            println!("{}", r["id"].as_str().unwrap_or_default());
+            crate::stdout::line(r["id"].as_str().unwrap_or_default())?;
         }
         return Ok(0);
     }
     match format {
-        ListFormat::Json => println!("{}", serde_json::to_string(&rows)?),
-        ListFormat::Table => print_table(&rows),
+        ListFormat::Json => crate::stdout::line(&serde_json::to_string(&rows)?)?,
+        ListFormat::Table => print_table(&rows)?,
     }
     Ok(0)
 }
 
-fn print_table(rows: &[serde_json::Value]) {
+fn print_table(rows: &[serde_json::Value]) -> std::io::Result<()> {
     let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
     let keys = ["id", "pid", "status", "bundle", "created", "owner"];
     let cells: Vec<Vec<String>> = rows
@@ -67,10 +67,11 @@ fn print_table(rows: &[serde_json::Value]) {
                 s.push_str(&format!("{c:<w$}   ", w = widths[i]));
             }
         }
-        println!("{s}");
+        crate::stdout::line(&s)
     };
-    line(head.to_vec());
+    line(head.to_vec())?;
     for r in &cells {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect())?;
     }
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub fn run(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> any
     let state = State::load(&dir)?;
     let pids = state.cgroup.pids();
     if format == ListFormat::Json {
-        println!("{}", serde_json::to_string(&pids)?);
+        crate::stdout::line(&serde_json::to_string(&pids)?)?;
         return Ok(0);
     }
     let args: Vec<&str> = if ps_args.is_empty() {
@@ -35,14 +35,14 @@ pub fn run(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> any
     let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
         bail!("ps {}: its output has no PID column", args.join(" "));
     };
-    println!("{header}");
+    crate::stdout::line(header)?;
     for line in lines {
         let pid = line
             .split_whitespace()
             .nth(col)
             .and_then(|p| p.parse().ok());
         if pid.is_some_and(|p: i32| pids.contains(&p)) {
-            println!("{line}");
+            crate::stdout::line(line)?;
         }
     }
     Ok(0)

@@ -27,18 +27,16 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     // Listening before the process runs: nothing it sends is lost.
     let notify = crate::notify::Relay::listen(&dir.path)?;
     let fifo = dir.fifo();
-    // With hooks around the execve, a reader of our own, opened before our
-    // writer: it sees end-of-file (POLLHUP) once no writer is left, that is
-    // when the init's copy closed at execve or at its exit, and then reads
-    // whatever the init wrote there on failure.
-    let watch = (state.has_start_container() || state.has_poststart())
-        .then(|| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&fifo)
-        })
-        .transpose()
+    // A reader of our own, opened before our writer: it sees end-of-file
+    // (POLLHUP) once no writer is left, that is when the init's copy closed
+    // at execve or at its exit, and then reads whatever the init wrote there
+    // on failure. So `start` returns once the container's program runs (the
+    // state says "running" only then, as runtime.md has it) or says why it
+    // did not; the wait is the init's last steps before execve.
+    let watch = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
         .with_context(|| format!("start container {id}: open {}", fifo.display()))?;
     // Non-blocking: the init holds the fifo open, so this succeeds at once
     // while it lives; ENXIO means it died.
@@ -53,10 +51,7 @@ pub fn run(root: &Path, id: &str) -> anyhow::Result<i32> {
     crate::fault::point("fifo written")?;
     std::fs::remove_file(&fifo)
         .with_context(|| format!("start container {id}: remove {}", fifo.display()))?;
-    let failure = match watch {
-        Some(w) => exec_outcome(w).with_context(|| format!("start container {id}"))?,
-        None => None,
-    };
+    let failure = exec_outcome(watch).with_context(|| format!("start container {id}"))?;
     // runtime.md steps 7 and 9: a failing startContainer or poststart hook
     // stops the container and continues at its destruction (step 12).
     let failure = failure.or_else(|| state.run_poststart().err().map(|e| e.to_string()));
