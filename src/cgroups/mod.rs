@@ -43,6 +43,11 @@ pub struct Cgroup {
     /// of a new cgroupsPath), removed again by `destroy` once empty.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// With `--systemd-cgroup`, the scope's "slice:prefix:name": systemd
+    /// writes a unit's cgroup files again from its properties (at every
+    /// reload), so the limits go to the unit too, and delete stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<String>,
 }
 
 impl Cgroup {
@@ -188,6 +193,7 @@ impl Cgroup {
             unified,
             path,
             created,
+            systemd: None,
         }
     }
 
@@ -331,6 +337,11 @@ impl Cgroup {
         let deadline = Instant::now() + Duration::from_secs(2);
         for dir in &self.dirs {
             self.remove_tree(dir, deadline)?;
+        }
+        // An emptied scope is normally collected by systemd on its own; one
+        // it still holds (a process it had not yet seen leave) is stopped.
+        if let Some(scope) = systemd::Scope::of(self)? {
+            scope.stop()?;
         }
         // Parents berth made go too, unless another cgroup lives there now.
         for top in &self.created {

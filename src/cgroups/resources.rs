@@ -102,6 +102,11 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         oom_score_adj: None,
         disable_oom_killer,
     };
+    if let Some(scope) = super::systemd::Scope::of(cg)? {
+        let cpu_max = cg.dir_of("cpu").map(|d| d.join("cpu.max"));
+        let cpu_max = cpu_max.and_then(|f| fs::read_to_string(f).ok());
+        scope.set_properties(&opt, cpu_max.as_deref())?;
+    }
     cg.manager()?
         .apply(&opt)
         .map_err(|e| refusal::from_libcgroups(&cg.dirs, resources, &e.to_string()))?;

@@ -1,0 +1,211 @@
+#!/bin/sh
+# berth's systemd cgroup driver on a real systemd (Debian 13, cgroup v2),
+# run inside the VM of hack/vm/test-systemd as a systemd unit. First berth
+# alone with --systemd-cgroup, then the engines with berth as their
+# runtime. Every check runs with berth, counted ("ok"/"not ok" lines), and
+# again with Debian 13's runc for comparison (lines "# runc: ok|not ok"),
+# not counted. Ends with "systemd: N passed, N failed"; exits non-zero on
+# a failure.
+#   systemd.sh BERTH
+set -u
+BERTH=$1
+RUNC=/usr/sbin/runc
+W=/tmp/sd
+mkdir -p "$W"
+pass=0
+fail=0
+rpass=0
+rfail=0
+# The runtime under test: berth's results count, runc's are shown beside.
+RT=berth
+ok() {
+    if [ "$RT" = berth ]; then pass=$((pass + 1)); echo "ok - $1"
+    else rpass=$((rpass + 1)); echo "# runc: ok - $1"; fi
+}
+bad() {
+    if [ "$RT" = berth ]; then fail=$((fail + 1)); echo "not ok - $1"
+    else rfail=$((rfail + 1)); echo "# runc: not ok - $1"; fi
+}
+eq() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', want '$3'"; fi; }
+has() { case "$2" in *"$3"*) ok "$1" ;; *) bad "$1: '$2' does not contain '$3'" ;; esac; }
+hasnt() { case "$2" in *"$3"*) bad "$1: '$2' contains '$3'" ;; *) ok "$1" ;; esac; }
+# rt ARGS...: the runtime under test, with the systemd driver (a hung
+# call fails its test instead of the whole run).
+rt() {
+    if [ "$RT" = berth ]; then timeout 60 "$BERTH" --systemd-cgroup --root "$W/state-berth" "$@"
+    else timeout 60 "$RUNC" --systemd-cgroup --root "$W/state-runc" "$@"; fi
+}
+# rt_d ARGS...: as rt, for a command leaving a container running with its
+# stdio: a file, never the pipe of a $(), which would wait for it to end.
+rt_d() {
+    rt "$@" >"$W/out" 2>&1 </dev/null
+    st=$?
+    cat "$W/out"
+    return $st
+}
+prop() { systemctl show -P "$2" "$1" 2>&1; }
+
+echo "# $(uname -r); pid 1 $(cat /proc/1/comm) $(systemctl --version | head -n1); $(stat -fc %T /sys/fs/cgroup)"
+echo "# $($RUNC --version | tr '\n' ' '); $($BERTH --version)"
+DEV=$(cat /sys/block/vda/dev)
+MAJ=${DEV%:*}
+MIN=${DEV#*:}
+
+# A busybox root filesystem, and a bundle template from berth spec.
+R=$W/rootfs
+mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/etc"
+cp /usr/bin/busybox "$R/bin/busybox"
+for a in $(/usr/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
+echo 'root:x:0:' >"$R/etc/group"
+(cd "$W" && "$BERTH" spec && mv config.json spec.json)
+
+# bundle ID CGROUPS-PATH ARGS-JSON RESOURCES-JSON [DEVICES-JSON]: a bundle for the
+# runtime under test (its own directory per runtime).
+bundle() {
+    b=$W/$RT-$1
+    mkdir -p "$b"
+    jq --arg rootfs "$R" --arg cg "$2" --argjson args "$3" --argjson res "$4" \
+        --argjson devs "${5:-[]}" '
+        .root = {"path": $rootfs, "readonly": true}
+        | .process.terminal = false
+        | .process.args = $args
+        | .linux.cgroupsPath = $cg
+        | .linux.resources = $res
+        | .linux.devices = $devs' "$W/spec.json" >"$b/config.json"
+    echo "$b"
+}
+
+RES='{"memory":{"limit":209715200,"swap":314572800},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"},"pids":{"limit":77},"blockIO":{"throttleWriteBpsDevice":[{"major":'"$MAJ"',"minor":'"$MIN"',"rate":31457280}]},"devices":[{"allow":false,"access":"rwm"}]}'
+# A node the rules above deny: the VM's disk.
+DEVS='[{"path":"/dev/disk","type":"b","major":'"$MAJ"',"minor":'"$MIN"',"fileMode":384}]'
+
+# The runtime alone: one container's whole life under systemd.
+alone() {
+    id=sd1
+    unit=$RT-$id.scope
+    slice=berthtest.slice
+    b=$(bundle one "$slice:$RT:$id" '["sleep","1000"]' "$RES" "$DEVS")
+    rt_d run -d -b "$b" "$id" >"$W/run.out"
+    eq "run -d with a slice:prefix:name path" "$?$(cat "$W/run.out")" 0
+    eq "the scope is active" "$(prop "$unit" ActiveState)" active
+    eq "the scope is in the named slice" "$(prop "$unit" Slice)" "$slice"
+    eq "the scope's cgroup" "$(prop "$unit" ControlGroup)" "/$slice/$unit"
+    st=$(systemctl status "$unit" 2>&1)
+    has "systemctl status shows the scope" "$st" "$unit"
+    desc=$(prop "$unit" Description)
+    echo "# $RT: Description=$desc"
+    hasnt "the scope's description names no other runtime" "$desc" youki
+    has "the scope's description names the container" "$desc" "$id"
+    eq "Delegate=yes (the container may manage its subtree)" "$(prop "$unit" Delegate)" yes
+    cg=/sys/fs/cgroup/$slice/$unit
+    pid=$(rt state "$id" | jq .pid)
+    has "the init is in the scope's cgroup" "$(cat "$cg/cgroup.procs" 2>&1)" "$pid"
+    # Each limit both as the unit's property (systemd writes it again at
+    # every reload) and in the cgroup file.
+    eq "MemoryMax" "$(prop "$unit" MemoryMax)" 209715200
+    eq "memory.max" "$(cat "$cg/memory.max" 2>&1)" 209715200
+    eq "MemorySwapMax (swap - limit)" "$(prop "$unit" MemorySwapMax)" 104857600
+    eq "memory.swap.max" "$(cat "$cg/memory.swap.max" 2>&1)" 104857600
+    # runc 1.1 maps shares to weights linearly (512: 20), berth as runc
+    # 1.3 and crun do (512: 59).
+    w=59
+    [ "$RT" = berth ] || w=20
+    eq "CPUWeight from shares 512" "$(prop "$unit" CPUWeight)" $w
+    eq "cpu.weight" "$(cat "$cg/cpu.weight" 2>&1)" $w
+    eq "CPUQuotaPerSecUSec" "$(prop "$unit" CPUQuotaPerSecUSec)" 500ms
+    eq "cpu.max" "$(cat "$cg/cpu.max" 2>&1)" "50000 100000"
+    eq "TasksMax" "$(prop "$unit" TasksMax)" 77
+    eq "pids.max" "$(cat "$cg/pids.max" 2>&1)" 77
+    eq "IOWriteBandwidthMax" "$(prop "$unit" IOWriteBandwidthMax)" "/dev/vda 31457280"
+    eq "io.max" "$(cat "$cg/io.max" 2>&1)" "$DEV rbps=max wbps=31457280 riops=max wiops=max"
+    eq "AllowedCPUs" "$(prop "$unit" AllowedCPUs)" 0
+    eq "cpuset.cpus" "$(cat "$cg/cpuset.cpus" 2>&1)" 0
+    eq "DevicePolicy" "$(prop "$unit" DevicePolicy)" strict
+    has "DeviceAllow: a default device" "$(prop "$unit" DeviceAllow)" "/dev/char/1:3 rwm"
+    out=$(rt exec "$id" sh -c 'head -c0 /dev/null && echo null-ok; head -c1 /dev/disk 2>&1' 2>&1)
+    has "the device rules: a default device" "$out" null-ok
+    has "the device rules: a denied device" "$out" "not permitted"
+
+    # systemd rewrites every cgroup file from the unit's properties at a
+    # reload: limits known only to the files are lost then.
+    systemctl daemon-reload
+    eq "memory.max after daemon-reload" "$(cat "$cg/memory.max" 2>&1)" 209715200
+    eq "pids.max after daemon-reload" "$(cat "$cg/pids.max" 2>&1)" 77
+    eq "cpuset.cpus after daemon-reload" "$(cat "$cg/cpuset.cpus" 2>&1)" 0
+    eq "io.max after daemon-reload" "$(cat "$cg/io.max" 2>&1)" "$DEV rbps=max wbps=31457280 riops=max wiops=max"
+    out=$(rt exec "$id" sh -c 'head -c0 /dev/null && echo null-ok; head -c1 /dev/disk 2>&1' 2>&1)
+    has "a default device after daemon-reload" "$out" null-ok
+    has "a denied device after daemon-reload" "$out" "not permitted"
+
+    out=$(rt update --memory 314572800 --memory-swap 419430400 --cpu-share 1024 --pids-limit 33 --cpu-quota 25000 "$id" 2>&1)
+    eq "update" "$?$out" 0
+    eq "update: MemoryMax" "$(prop "$unit" MemoryMax)" 314572800
+    eq "update: memory.max" "$(cat "$cg/memory.max" 2>&1)" 314572800
+    w=100
+    [ "$RT" = berth ] || w=39
+    eq "update: CPUWeight" "$(prop "$unit" CPUWeight)" $w
+    eq "update: cpu.weight" "$(cat "$cg/cpu.weight" 2>&1)" $w
+    eq "update: TasksMax" "$(prop "$unit" TasksMax)" 33
+    eq "update: pids.max" "$(cat "$cg/pids.max" 2>&1)" 33
+    eq "update: CPUQuotaPerSecUSec" "$(prop "$unit" CPUQuotaPerSecUSec)" 250ms
+    eq "update: cpu.max" "$(cat "$cg/cpu.max" 2>&1)" "25000 100000"
+    systemctl daemon-reload
+    eq "update: memory.max after daemon-reload" "$(cat "$cg/memory.max" 2>&1)" 314572800
+    rt update --cpu-share 2048 "$id"
+    eq "update --cpu-share alone keeps CPUQuotaPerSecUSec" "$(prop "$unit" CPUQuotaPerSecUSec)" 250ms
+    eq "update --cpu-share alone keeps cpu.max" "$(cat "$cg/cpu.max" 2>&1)" "25000 100000"
+
+    rt pause "$id"
+    eq "pause: cgroup.freeze" "$(cat "$cg/cgroup.freeze" 2>&1)" 1
+    has "pause: status paused" "$(rt state "$id")" paused
+    rt resume "$id"
+    eq "resume: cgroup.freeze" "$(cat "$cg/cgroup.freeze" 2>&1)" 0
+    has "resume: status running" "$(rt state "$id")" running
+
+    rt kill "$id" KILL
+    sleep 0.5
+    out=$(rt delete "$id" 2>&1)
+    eq "delete" "$?$out" 0
+    sleep 0.5
+    st=$(prop "$unit" ActiveState)
+    [ "$st" = inactive ] || [ "$st" = "" ] && ok "delete: the scope is gone ($st)" || bad "delete: the scope is $st"
+    hasnt "delete: no unit of the container is loaded" "$(systemctl list-units --all --no-legend "$unit")" "$unit"
+    [ ! -e "$cg" ] && ok "delete: the cgroup is gone" || bad "delete: $cg is left"
+
+    # delete -f of a running container.
+    b=$(bundle two "$slice:$RT:$id-f" '["sleep","1000"]' '{}')
+    rt_d run -d -b "$b" "$id-f" >/dev/null
+    eq "a second container's scope" "$(prop "$RT-$id-f.scope" ActiveState)" active
+    rt delete -f "$id-f"
+    sleep 0.5
+    hasnt "delete -f: the unit is gone" "$(systemctl list-units --all --no-legend "$RT-$id-f.scope")" "$RT-$id-f"
+
+    # A failed create leaves no unit: a process that does not exist, and a
+    # limit the kernel refuses (cpus the VM has not).
+    b=$(bundle bad "$slice:$RT:$id-bad" '["/nonexistent"]' '{}')
+    out=$(rt run -b "$b" "$id-bad" 2>&1 </dev/null)
+    has "a missing executable: the reason" "$out" nonexistent
+    sleep 0.5
+    left=$(systemctl list-units --all --no-legend "$RT-$id-bad.scope")
+    hasnt "a missing executable: no unit left" "$left" "$RT-$id-bad"
+    [ -z "$left" ] || { systemctl status "$RT-$id-bad.scope" 2>&1 | sed 's/^/#   /'; rt list 2>&1 | sed 's/^/#   /'; }
+    rt delete -f "$id-bad" >/dev/null 2>&1
+    b=$(bundle cpus "$slice:$RT:$id-cpus" '["true"]' '{"cpu":{"cpus":"7"}}')
+    out=$(rt run -b "$b" "$id-cpus" 2>&1 </dev/null)
+    has "cpus the VM has not: the reason names them" "$out" 7
+    sleep 0.5
+    hasnt "cpus the VM has not: no unit left" "$(systemctl list-units --all --no-legend "$RT-$id-cpus.scope")" "$RT-$id-cpus"
+    rt delete -f "$id-cpus" >/dev/null 2>&1
+    eq "no container left in the state root" "$(rt list -q 2>&1)" ""
+}
+
+for RT in berth runc; do
+    echo "# --- $RT alone, --systemd-cgroup"
+    alone
+done
+RT=berth
+
+echo "# runc: $rpass passed, $rfail failed"
+echo "systemd: $pass passed, $fail failed"
+[ "$fail" = 0 ]
