@@ -76,6 +76,12 @@ pub fn is_container_dir(dir: &Path, unified: bool) -> bool {
     plain && rest.components().count() >= if unified { 1 } else { 2 }
 }
 
+/// The v2 directory a /proc/PID/cgroup text names (its "0::" line).
+pub fn v2_dir_in(text: &str) -> Option<PathBuf> {
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(Path::new(ROOT).join(path.trim_start_matches('/')))
+}
+
 /// One line of /proc/self/cgroup: the hierarchy's controllers and our own
 /// path in it.
 struct Membership {
@@ -510,6 +516,17 @@ fn inherit_cpuset(dir: &Path, file: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v2_dir_from_the_unified_line() {
+        let text = "1:name=systemd:/x\n0::/berthtest.slice/berth-c1.scope\n";
+        assert_eq!(
+            v2_dir_in(text),
+            Some(PathBuf::from("/sys/fs/cgroup/berthtest.slice/berth-c1.scope"))
+        );
+        assert_eq!(v2_dir_in("0::/\n"), Some(PathBuf::from("/sys/fs/cgroup/")));
+        assert_eq!(v2_dir_in("3:memory:/a\n"), None);
+    }
 
     #[test]
     fn delegation_follows_the_spec_rules() {

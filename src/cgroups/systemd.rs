@@ -124,14 +124,13 @@ impl Scope {
             .map_err(|e| fail(e.to_string()))?;
         let file = format!("/proc/{pid}/cgroup");
         let text = std::fs::read_to_string(&file).map_err(|e| fail(format!("{file}: {e}")))?;
-        let path = text
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
+        let dir = super::v2_dir_in(&text)
             .ok_or_else(|| fail(format!("{file} has no cgroup v2 line")))?;
+        let path = Path::new("/").join(dir.strip_prefix(ROOT).unwrap_or(&dir));
         Ok(Cgroup {
-            dirs: vec![Path::new(ROOT).join(path.trim_start_matches('/'))],
+            dirs: vec![dir],
             unified: true,
-            path: PathBuf::from(path),
+            path,
             created: Vec::new(),
             systemd: Some(self.path.clone()),
         })

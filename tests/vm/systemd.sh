@@ -127,6 +127,11 @@ alone() {
     has "the device rules: a default device" "$out" null-ok
     has "the device rules: a denied device" "$out" "not permitted"
 
+    # The container's own view: its cgroup namespace is rooted at the scope
+    # (made after systemd moved the init there), and so is the cgroup mount.
+    eq "inside, /sys/fs/cgroup is the scope (new cgroup namespace)" "$(rt exec "$id" cat /sys/fs/cgroup/memory.max 2>&1)" 209715200
+    eq "inside, /proc/self/cgroup is the namespace's root" "$(rt exec "$id" cat /proc/self/cgroup 2>&1)" "0::/"
+
     # systemd rewrites every cgroup file from the unit's properties at a
     # reload: limits known only to the files are lost then.
     systemctl daemon-reload
@@ -174,9 +179,12 @@ alone() {
     [ ! -e "$cg" ] && ok "delete: the cgroup is gone" || bad "delete: $cg is left"
 
     # delete -f of a running container.
-    b=$(bundle two "$slice:$RT:$id-f" '["sleep","1000"]' '{}')
+    # ...and without a cgroup namespace, a bind of the scope's directory.
+    b=$(bundle two "$slice:$RT:$id-f" '["sleep","1000"]' '{"pids":{"limit":55}}')
+    jq '.linux.namespaces |= map(select(.type != "cgroup"))' "$b/config.json" >"$b/c" && mv "$b/c" "$b/config.json"
     rt_d run -d -b "$b" "$id-f" >/dev/null
     eq "a second container's scope" "$(prop "$RT-$id-f.scope" ActiveState)" active
+    eq "inside, /sys/fs/cgroup is the scope (host cgroup namespace)" "$(rt exec "$id-f" cat /sys/fs/cgroup/pids.max 2>&1)" 55
     rt delete -f "$id-f"
     sleep 0.5
     hasnt "delete -f: the unit is gone" "$(systemctl list-units --all --no-legend "$RT-$id-f.scope")" "$RT-$id-f"
@@ -204,6 +212,143 @@ for RT in berth runc; do
     echo "# --- $RT alone, --systemd-cgroup"
     alone
 done
+
+# The engines, each driving the runtime under test; podman and docker
+# share these checks. E runs the engine, RUNOPT picks the runtime at run.
+unit_of() { sed -n 's|^0::.*/||p' "/proc/$1/cgroup"; }
+cgdir_of() { echo "/sys/fs/cgroup$(sed -n 's|^0::||p' "/proc/$1/cgroup")"; }
+engine() {
+    en=$1
+    E rm -f lim lg netc web >/dev/null 2>&1
+    # shellcheck disable=SC2086
+    out=$(E run -d $RUNOPT --name lim -m 200M --memory-swap 300M -c 512 \
+        --device-write-bps /dev/vda:30mb busybox sleep 1000 2>&1)
+    eq "$en: run -d with limits" "$?" 0
+    [ $? = 0 ] || echo "# $out"
+    pid=$(E inspect -f '{{.State.Pid}}' lim)
+    unit=$(unit_of "$pid")
+    cg=$(cgdir_of "$pid")
+    echo "# $en/$RT: the container is in $cg"
+    case $unit in *.scope) ok "$en: the container runs in a scope ($unit)" ;;
+        *) bad "$en: the container runs in $unit, not a scope" ;; esac
+    eq "$en: the scope is active" "$(prop "$unit" ActiveState)" active
+    eq "$en: MemoryMax" "$(prop "$unit" MemoryMax)" 209715200
+    eq "$en: memory.max (-m 200M)" "$(E exec lim cat /sys/fs/cgroup/memory.max 2>&1)" 209715200
+    eq "$en: memory.swap.max (--memory-swap 300M)" "$(E exec lim cat /sys/fs/cgroup/memory.swap.max 2>&1)" 104857600
+    w=$(E exec lim cat /sys/fs/cgroup/cpu.weight 2>&1)
+    echo "# $en/$RT: -c 512 gives cpu.weight $w, CPUWeight $(prop "$unit" CPUWeight)"
+    case $w in 20 | 59) ok "$en: cpu.weight from -c 512 ($w)" ;; *) bad "$en: cpu.weight from -c 512: $w" ;; esac
+    iomax=$(cat "$cg/io.max" 2>&1)
+    eq "$en: io.max (--device-write-bps)" "$iomax" "$DEV rbps=max wbps=31457280 riops=max wiops=max"
+    [ -n "$iomax" ] || echo "# $en/$RT: no io.max; the engine asked for: $(E inspect -f '{{json .HostConfig.BlkioDeviceWriteBps}}' lim 2>&1)"
+    t=$(E exec lim sh -c 'read a x </proc/uptime; dd if=/dev/zero of=/tmp/f bs=1M count=45 conv=fsync 2>/dev/null; read b x </proc/uptime; rm /tmp/f; echo $a $b' 2>&1)
+    rate=$(echo "$t" | awk '{ if (NF == 2) printf "%d", 45 * 1.048576 / ($2 - $1) }')
+    if [ -n "$rate" ] && [ "$rate" -le 36 ]; then ok "$en: dd writes at $rate MB/s under 30 MB/s"
+    else bad "$en: dd wrote at '$rate' MB/s under 30 MB/s ($t)"; fi
+    E exec lim sh -c 'exit 3'
+    eq "$en: exec's status" "$?" 3
+    eq "$en: exec's output" "$(E exec lim echo hi 2>&1)" hi
+    E pause lim >/dev/null
+    eq "$en: pause" "$(E inspect -f '{{.State.Status}}' lim)" paused
+    eq "$en: pause freezes the scope's cgroup" "$(cat "$cg/cgroup.freeze" 2>&1)" 1
+    E unpause lim >/dev/null
+    eq "$en: unpause" "$(E inspect -f '{{.State.Status}}' lim)" running
+    eq "$en: unpause thaws the cgroup" "$(cat "$cg/cgroup.freeze" 2>&1)" 0
+    has "$en: top" "$(E top lim 2>&1)" "sleep 1000"
+    E stop -t 1 lim >/dev/null 2>&1
+    eq "$en: stop" "$(E inspect -f '{{.State.Status}}' lim)" exited
+    sleep 0.5
+    hasnt "$en: stop ends the scope" "$(systemctl list-units --no-legend "$unit")" "$unit"
+    E restart -t 1 lim >/dev/null 2>&1
+    eq "$en: restart" "$(E inspect -f '{{.State.Status}}' lim)" running
+    pid=$(E inspect -f '{{.State.Pid}}' lim)
+    unit=$(unit_of "$pid")
+    eq "$en: after restart, MemoryMax" "$(prop "$unit" MemoryMax)" 209715200
+    E kill lim >/dev/null 2>&1
+    sleep 1
+    eq "$en: kill (SIGKILL: 137)" "$(E inspect -f '{{.State.ExitCode}}' lim)" 137
+    E rm -f lim >/dev/null 2>&1
+    sleep 0.5
+    hasnt "$en: rm: no unit left" "$(systemctl list-units --all --no-legend "$unit")" "$unit"
+
+    # shellcheck disable=SC2086
+    E run -d $RUNOPT --name lg busybox sh -c 'echo to-out; echo to-err >&2' >/dev/null 2>&1
+    sleep 2
+    E logs lg >"$W/lo" 2>"$W/le"
+    eq "$en: logs: stdout" "$(cat "$W/lo")" to-out
+    eq "$en: logs: stderr" "$(cat "$W/le")" to-err
+    E rm -f lg >/dev/null 2>&1
+
+    # shellcheck disable=SC2086
+    eq "$en: --net none" "$(E run --rm $RUNOPT --net none busybox sh -c 'ls /sys/class/net' 2>&1)" lo
+    # shellcheck disable=SC2086
+    eq "$en: --net host" "$(E run --rm $RUNOPT --net host busybox readlink /proc/1/ns/net 2>&1)" "$(readlink /proc/1/ns/net)"
+    # shellcheck disable=SC2086
+    E run -d $RUNOPT --name netc busybox sleep 1000 >/dev/null 2>&1
+    # shellcheck disable=SC2086
+    eq "$en: --net container:X" "$(E run --rm $RUNOPT --net container:netc busybox readlink /proc/self/ns/net 2>&1)" \
+        "$(readlink "/proc/$(E inspect -f '{{.State.Pid}}' netc)/ns/net")"
+    E rm -f netc >/dev/null 2>&1
+    # shellcheck disable=SC2086
+    out=$(E run -d $RUNOPT --name web -p 18080:80 busybox httpd -f -p 80 -h /etc 2>&1)
+    eq "$en: a bridge network with -p" "$?" 0
+    [ $? = 0 ] || echo "# $out"
+    addr=$(E exec web ip -o -4 addr show eth0 2>&1)
+    has "$en: the bridge gives eth0 an address" "$addr" "inet "
+    i=0
+    while [ $i -lt 20 ] && ! wget -q -T 2 -O "$W/page" http://127.0.0.1:18080/passwd 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
+    page=$(cat "$W/page" 2>&1)
+    has "$en: -p 18080:80 fetched from the host" "$page" "root:x:0:0"
+    case $page in *root:x:0:0*) ;; *) echo "# $en/$RT: port $(E port web 2>&1); listening: $(ss -ltnH 2>&1 | tr '\n' ' ')" ;; esac
+    rm -f "$W/page"
+    E rm -f web >/dev/null 2>&1
+
+    # run -it on a pty (script gives the engine one).
+    out=$(script -qec "$ENGINE_SH run -it --rm $RUNOPT busybox sh -c 'tty; exit 5'" /dev/null 2>&1 </dev/null)
+    st=$?
+    has "$en: run -it: a pty" "$out" /dev/pts/
+    eq "$en: run -it: the exit status" "$st" 5
+
+    # shellcheck disable=SC2086
+    out=$(E run --rm $RUNOPT busybox /nonexistent 2>&1)
+    echo "# $en/$RT: a failed create says: $(echo "$out" | tail -n 2 | tr '\n' ' ')"
+    has "$en: a failed create shows the runtime's reason" "$out" "/nonexistent"
+    sleep 0.5
+    eq "$en: a failed create leaves no scope" "$(systemctl list-units --all --no-legend '*.scope' | grep -c -e libpod- -e docker-)" 0
+}
+
+busybox_tar() { tar -C "$R" -c .; }
+
+echo "# --- podman $(podman --version | cut -d' ' -f3)"
+busybox_tar | podman import - localhost/busybox >/dev/null
+for RT in berth runc; do
+    if [ "$RT" = berth ]; then RTBIN=$BERTH; else RTBIN=$RUNC; fi
+    E() { podman --runtime "$RTBIN" "$@"; }
+    ENGINE_SH="podman --runtime $RTBIN"
+    RUNOPT=
+    engine podman
+    # shellcheck disable=SC2086
+    eq "podman: --memory 512k" "$(E run --rm --memory 512k busybox sh -c 'echo it works; cat /sys/fs/cgroup/memory.max' 2>&1 | tr '\n' ' ')" "it works 524288 "
+done
+
+echo "# --- docker $(docker --version 2>/dev/null | cut -d' ' -f3 | tr -d ,)"
+mkdir -p /etc/docker
+printf '{"runtimes": {"berth": {"path": "%s"}}}\n' "$BERTH" >/etc/docker/daemon.json
+rm -f /etc/systemd/system/docker.service /etc/systemd/system/docker.socket /etc/systemd/system/containerd.service
+systemctl daemon-reload
+if systemctl start docker; then
+    busybox_tar | docker import - busybox >/dev/null
+    echo "# docker: $(docker info -f 'cgroup {{.CgroupVersion}} driver {{.CgroupDriver}}, runtimes {{range $k, $v := .Runtimes}}{{$k}} {{end}}' 2>&1)"
+    for RT in berth runc; do
+        E() { docker "$@"; }
+        ENGINE_SH=docker
+        RUNOPT="--runtime $RT"
+        engine docker
+    done
+else
+    RT=berth
+    bad "docker: dockerd does not start: $(journalctl -u docker --no-pager | tail -n 3)"
+fi
 RT=berth
 
 echo "# runc: $rpass passed, $rfail failed"
