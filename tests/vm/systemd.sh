@@ -238,13 +238,18 @@ engine() {
     w=$(E exec lim cat /sys/fs/cgroup/cpu.weight 2>&1)
     echo "# $en/$RT: -c 512 gives cpu.weight $w, CPUWeight $(prop "$unit" CPUWeight)"
     case $w in 20 | 59) ok "$en: cpu.weight from -c 512 ($w)" ;; *) bad "$en: cpu.weight from -c 512: $w" ;; esac
-    iomax=$(cat "$cg/io.max" 2>&1)
-    eq "$en: io.max (--device-write-bps)" "$iomax" "$DEV rbps=max wbps=31457280 riops=max wiops=max"
-    [ -n "$iomax" ] || echo "# $en/$RT: no io.max; the engine asked for: $(E inspect -f '{{json .HostConfig.BlkioDeviceWriteBps}}' lim 2>&1)"
-    t=$(E exec lim sh -c 'read a x </proc/uptime; dd if=/dev/zero of=/tmp/f bs=1M count=45 conv=fsync 2>/dev/null; read b x </proc/uptime; rm /tmp/f; echo $a $b' 2>&1)
-    rate=$(echo "$t" | awk '{ if (NF == 2) printf "%d", 45 * 1.048576 / ($2 - $1) }')
-    if [ -n "$rate" ] && [ "$rate" -le 36 ]; then ok "$en: dd writes at $rate MB/s under 30 MB/s"
-    else bad "$en: dd wrote at '$rate' MB/s under 30 MB/s ($t)"; fi
+    # The throttle, when the engine passes it on (docker 26 on this host
+    # does not: its config asks for none, whatever the runtime).
+    asked=$(E inspect -f '{{json .HostConfig.BlkioDeviceWriteBps}}' lim 2>&1)
+    case $asked in
+        *31457280*)
+            eq "$en: io.max (--device-write-bps)" "$(cat "$cg/io.max" 2>&1)" "$DEV rbps=max wbps=31457280 riops=max wiops=max"
+            t=$(E exec lim sh -c 'read a x </proc/uptime; dd if=/dev/zero of=/tmp/f bs=1M count=45 conv=fsync 2>/dev/null; read b x </proc/uptime; rm /tmp/f; echo $a $b' 2>&1)
+            rate=$(echo "$t" | awk '{ if (NF == 2) printf "%d", 45 * 1.048576 / ($2 - $1) }')
+            if [ -n "$rate" ] && [ "$rate" -le 36 ]; then ok "$en: dd writes at $rate MB/s under 30 MB/s"
+            else bad "$en: dd wrote at '$rate' MB/s under 30 MB/s ($t)"; fi ;;
+        *) echo "# $en/$RT: --device-write-bps not passed on by the engine (it asks for $asked)" ;;
+    esac
     E exec lim sh -c 'exit 3'
     eq "$en: exec's status" "$?" 3
     eq "$en: exec's output" "$(E exec lim echo hi 2>&1)" hi
@@ -296,7 +301,7 @@ engine() {
     addr=$(E exec web ip -o -4 addr show eth0 2>&1)
     has "$en: the bridge gives eth0 an address" "$addr" "inet "
     i=0
-    while [ $i -lt 20 ] && ! wget -q -T 2 -O "$W/page" http://127.0.0.1:18080/passwd 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
+    while [ $i -lt 20 ] && ! busybox wget -q -T 2 -O "$W/page" http://127.0.0.1:18080/passwd 2>/dev/null; do sleep 0.5; i=$((i + 1)); done
     page=$(cat "$W/page" 2>&1)
     has "$en: -p 18080:80 fetched from the host" "$page" "root:x:0:0"
     case $page in *root:x:0:0*) ;; *) echo "# $en/$RT: port $(E port web 2>&1); listening: $(ss -ltnH 2>&1 | tr '\n' ' ')" ;; esac
@@ -348,6 +353,41 @@ if systemctl start docker; then
 else
     RT=berth
     bad "docker: dockerd does not start: $(journalctl -u docker --no-pager | tail -n 3)"
+fi
+RT=berth
+
+echo "# --- containerd $(containerd --version | cut -d' ' -f3)"
+if systemctl start containerd; then
+    podman save --format docker-archive localhost/busybox 2>/dev/null |
+        ctr images import - >/dev/null 2>&1
+    for RT in berth runc; do
+        if [ "$RT" = berth ]; then RTBIN=$BERTH; else RTBIN=$RUNC; fi
+        unit=ctr-c$RT.scope
+        out=$(timeout 60 ctr run -d --runc-binary "$RTBIN" --runc-systemd-cgroup \
+            --cgroup "system.slice:ctr:c$RT" --memory-limit 209715200 \
+            localhost/busybox:latest c$RT sleep 1000 2>&1)
+        eq "containerd: run -d with SystemdCgroup" "$?$out" 0
+        eq "containerd: the scope is active" "$(prop "$unit" ActiveState)" active
+        eq "containerd: MemoryMax" "$(prop "$unit" MemoryMax)" 209715200
+        eq "containerd: memory.max" "$(cat "/sys/fs/cgroup/system.slice/$unit/memory.max" 2>&1)" 209715200
+        out=$(timeout 60 ctr task exec --exec-id e1 c$RT sh -c 'echo hi; exit 3' 2>&1)
+        eq "containerd: exec output and status" "$?$out" 3hi
+        timeout 30 ctr task kill -s KILL c$RT
+        sleep 1
+        has "containerd: kill" "$(ctr task ls 2>&1 | grep c$RT)" STOPPED
+        timeout 30 ctr task delete c$RT >/dev/null 2>&1
+        ctr container delete c$RT >/dev/null 2>&1
+        sleep 0.5
+        hasnt "containerd: delete: no unit left" "$(systemctl list-units --all --no-legend "$unit")" "$unit"
+        out=$(timeout 60 ctr run --rm --runc-binary "$RTBIN" --runc-systemd-cgroup \
+            --cgroup "system.slice:ctr:f$RT" localhost/busybox:latest f$RT /nonexistent 2>&1)
+        echo "# containerd/$RT: a failed create says: $out"
+        has "containerd: a failed create shows the runtime's reason" "$out" /nonexistent
+        ctr container delete f$RT >/dev/null 2>&1
+    done
+else
+    RT=berth
+    bad "containerd does not start: $(journalctl -u containerd --no-pager | tail -n 3)"
 fi
 RT=berth
 
