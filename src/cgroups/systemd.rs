@@ -69,7 +69,8 @@ impl Scope {
             ROOT.into(),
             PathBuf::from(&path),
             id.to_string(),
-            nix::unistd::geteuid().is_root(),
+            // The system instance for the host's root, else the user's own.
+            crate::namespaces::host_root(),
             Duration::from_secs(5),
         )
         .map_err(|e| fail(&format!("cannot reach systemd over D-Bus: {e}")))?;

@@ -391,6 +391,40 @@ else
 fi
 RT=berth
 
+echo "# --- podman rootless (systemd cgroup manager, user@.service's delegated slice)"
+useradd -m -s /bin/sh rl 2>/dev/null
+grep -q '^rl:' /etc/subuid || echo 'rl:200000:65536' >>/etc/subuid
+grep -q '^rl:' /etc/subgid || echo 'rl:200000:65536' >>/etc/subgid
+ruid=$(id -u rl)
+loginctl enable-linger rl
+i=0
+while [ $i -lt 60 ] && [ ! -S "/run/user/$ruid/bus" ]; do sleep 0.5; i=$((i + 1)); done
+# U CMD: a login-less shell of rl's, with its user manager's bus.
+U() { timeout 120 runuser -u rl -- env -C /tmp HOME=/home/rl XDG_RUNTIME_DIR="/run/user/$ruid" \
+    DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$ruid/bus" sh -c "$1"; }
+chmod 755 "$W" "$BERTH" 2>/dev/null
+busybox_tar >/tmp/busybox.tar
+chmod 644 /tmp/busybox.tar
+U 'podman import /tmp/busybox.tar localhost/busybox' >/dev/null 2>&1
+for RT in berth runc; do
+    if [ "$RT" = berth ]; then RTBIN=$BERTH; else RTBIN=$RUNC; fi
+    out=$(U "podman --runtime $RTBIN run -d --name rl1 --network none -m 64M localhost/busybox sleep 1000" 2>&1)
+    eq "rootless podman: run -d -m 64M" "$?" 0
+    [ -n "$out" ] && echo "# rootless/$RT: $(echo "$out" | tail -n 2)"
+    pid=$(U 'podman inspect -f "{{.State.Pid}}" rl1' 2>/dev/null)
+    cgl=$(cat "/proc/$pid/cgroup" 2>&1)
+    echo "# rootless/$RT: the container's cgroup: $cgl"
+    has "rootless podman: the container is in the user's manager" "$cgl" "user@$ruid.service"
+    has "rootless podman: ... in a scope" "$cgl" ".scope"
+    eq "rootless podman: memory.max" "$(cat "$(cgdir_of "$pid")/memory.max" 2>&1)" 67108864
+    eq "rootless podman: exec" "$(U 'podman exec rl1 id -u' 2>&1)" 0
+    U 'podman rm -f -t 0 rl1' >/dev/null 2>&1
+    out=$(U "podman --runtime $RTBIN run --rm --network none localhost/busybox /nonexistent" 2>&1)
+    has "rootless podman: a failed create shows the runtime's reason" "$out" /nonexistent
+done
+loginctl disable-linger rl
+RT=berth
+
 echo "# runc: $rpass passed, $rfail failed"
 echo "systemd: $pass passed, $fail failed"
 [ "$fail" = 0 ]
