@@ -131,7 +131,15 @@ pub fn create(
         .then(|| Scope::connect(cgroups_path.as_deref(), &args.id))
         .transpose()?;
     let (mut cgroup, lock) = match scope {
-        Some(_) => (Cgroup::default(), None),
+        // Its directory is known once systemd has moved the init there; the
+        // init already needs the hierarchy's kind (its cgroup mount).
+        Some(_) => (
+            Cgroup {
+                unified: true,
+                ..Cgroup::default()
+            },
+            None,
+        ),
         None => place_in_cgroup(
             &cgroups_path.unwrap_or_else(|| PathBuf::from(&args.id)),
             &dir,
@@ -206,6 +214,9 @@ pub fn create(
     if let Some(scope) = &scope {
         cgroup = scope.add(pid)?;
         cleanup.cgroup = Some(cgroup.clone());
+        if let Some(owner) = crate::cgroups::delegation_owner(&spec) {
+            cgroup.delegate(owner)?;
+        }
     }
     if plan.new_user && !plan.clone_flags.is_empty() {
         namespaces::write_id_maps(pid, maps.0, maps.1)?;

@@ -99,6 +99,7 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         rootfs: a.rootfs,
         mount_ns: has_mount_ns(a.spec),
         in_userns: a.plan.new_user
+            || !namespaces::in_initial_userns()
             || a.plan
                 .joins
                 .iter()

@@ -323,6 +323,27 @@ pub fn write_time_offsets(spec: &Spec) -> Result<()> {
     std::fs::write(path, text).at("write", path)
 }
 
+/// Whether we are root of the host: uid 0 in the initial user namespace,
+/// whose uid_map maps every id to itself. Root of another (podman runs a
+/// rootless container's runtime in one) is an unprivileged user there: its
+/// state lives under $XDG_RUNTIME_DIR and it asks its user's systemd.
+pub fn host_root() -> bool {
+    nix::unistd::geteuid().is_root() && in_initial_userns()
+}
+
+/// Whether we run in the initial user namespace (where device nodes can be
+/// made). Unreadable (no /proc): taken as yes, as before this check.
+pub fn in_initial_userns() -> bool {
+    match std::fs::read_to_string("/proc/self/uid_map") {
+        Ok(m) => identity_map(&m),
+        Err(_) => true,
+    }
+}
+
+fn identity_map(uid_map: &str) -> bool {
+    uid_map.split_whitespace().eq(["0", "0", "4294967295"])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +353,13 @@ mod tests {
             r#"{{"ociVersion":"1.2.0","root":{{"path":"rootfs"}},"linux":{{"namespaces":{json}}}}}"#
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn identity_map_is_the_initial_namespace() {
+        assert!(identity_map("         0          0 4294967295\n"));
+        assert!(!identity_map("         0       1000          1\n         1     100000      65536\n"));
+        assert!(!identity_map(""));
     }
 
     #[test]

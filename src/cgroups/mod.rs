@@ -45,6 +45,11 @@ pub struct Cgroup {
     /// of a new cgroupsPath), removed again by `destroy` once empty.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// With `--systemd-cgroup`, the scope's "slice:prefix:name": systemd
+    /// writes a unit's cgroup files again from its properties (at every
+    /// reload), so the limits go to the unit too, and delete stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<String>,
 }
 
 impl Cgroup {
@@ -151,6 +156,12 @@ pub fn is_container_dir(dir: &Path, unified: bool) -> bool {
     };
     let plain = rest.components().all(|c| matches!(c, Component::Normal(_)));
     plain && rest.components().count() >= if unified { 1 } else { 2 }
+}
+
+/// The v2 directory a /proc/PID/cgroup text names (its "0::" line).
+pub fn v2_dir_in(text: &str) -> Option<PathBuf> {
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(Path::new(ROOT).join(path.trim_start_matches('/')))
 }
 
 /// One line of /proc/self/cgroup: the hierarchy's controllers and our own
@@ -270,6 +281,7 @@ impl Cgroup {
             unified,
             path,
             created,
+            systemd: None,
         }
     }
 
@@ -458,6 +470,11 @@ impl Cgroup {
         for dir in &self.dirs {
             self.remove_tree(dir, deadline)?;
         }
+        // An emptied scope is normally collected by systemd on its own; one
+        // it still holds (a process it had not yet seen leave) is stopped.
+        if let Some(scope) = systemd::Scope::of(self)? {
+            scope.stop()?;
+        }
         // Parents berth made go too, unless another cgroup lives there now.
         for top in &self.created {
             for d in self.dirs.iter().filter(|d| d.starts_with(top)) {
@@ -625,6 +642,17 @@ fn inherit_cpuset(dir: &Path, file: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v2_dir_from_the_unified_line() {
+        let text = "1:name=systemd:/x\n0::/berthtest.slice/berth-c1.scope\n";
+        assert_eq!(
+            v2_dir_in(text),
+            Some(PathBuf::from("/sys/fs/cgroup/berthtest.slice/berth-c1.scope"))
+        );
+        assert_eq!(v2_dir_in("0::/\n"), Some(PathBuf::from("/sys/fs/cgroup/")));
+        assert_eq!(v2_dir_in("3:memory:/a\n"), None);
+    }
 
     #[test]
     fn delegation_follows_the_spec_rules() {

@@ -118,9 +118,22 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         oom_score_adj: None,
         disable_oom_killer,
     };
-    cg.manager()?
-        .apply(&opt)
-        .map_err(|e| refusal::from_libcgroups(&cg.dirs, resources, &e.to_string()))?;
+    let scope = super::systemd::Scope::of(cg)?;
+    if let Some(scope) = &scope {
+        let cpu_max = cg.dir_of("cpu").map(|d| d.join("cpu.max"));
+        let cpu_max = cpu_max.and_then(|f| fs::read_to_string(f).ok());
+        scope.set_properties(&opt, cpu_max.as_deref())?;
+    }
+    // A user's own scope (rootless podman's runtime: root only in its user
+    // namespace) gets its limits from systemd, written from the properties:
+    // libcgroups' file route would also load the device filter (eBPF),
+    // which takes privileges that user lacks (the user namespace keeps the
+    // container from making device nodes anyway).
+    if scope.is_none() || crate::namespaces::host_root() {
+        cg.manager()?
+            .apply(&opt)
+            .map_err(|e| refusal::from_libcgroups(&cg.dirs, resources, &e.to_string()))?;
+    }
     // libcgroups writes a pids limit of 0 as "max" (v1) or 1 (v2); the
     // kernel takes 0 as a limit, and the spec asks for it to be one.
     if resources.pids().is_some_and(|p| p.limit() == 0) {

@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libcgroups::common::{AnyCgroupManager, CgroupManager};
+use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 use libcgroups::systemd::manager::Manager;
 use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
 
 use super::{Cgroup, ROOT};
 use crate::error::{Error, Result};
@@ -17,6 +18,7 @@ use crate::error::{Error, Result};
 /// systemd reached; `add` then moves the container's process into it.
 pub struct Scope {
     manager: AnyCgroupManager,
+    path: String,
 }
 
 /// Checks "slice:prefix:name" the way systemd will read it: two or three
@@ -67,12 +69,47 @@ impl Scope {
             ROOT.into(),
             PathBuf::from(&path),
             id.to_string(),
-            nix::unistd::geteuid().is_root(),
+            // The system instance for the host's root, else the user's own.
+            crate::namespaces::host_root(),
             Duration::from_secs(5),
         )
         .map_err(|e| fail(&format!("cannot reach systemd over D-Bus: {e}")))?;
         Ok(Scope {
             manager: manager.any(),
+            path,
+        })
+    }
+
+    /// The scope of a container created with `--systemd-cgroup` (None
+    /// without), reached again for `update` and `delete`.
+    pub fn of(cg: &Cgroup) -> Result<Option<Scope>> {
+        let Some(path) = &cg.systemd else {
+            return Ok(None);
+        };
+        let name = path.rsplit(':').next().unwrap_or(path);
+        Scope::connect(Some(Path::new(path)), name).map(Some)
+    }
+
+    /// Sets the limits as the unit's properties (systemd writes the files
+    /// from them, now and at every reload), as far as libcgroups can
+    /// express them (see `unit_view`); the caller writes the files too.
+    pub fn set_properties(&self, opt: &ControllerOpt, cpu_max: Option<&str>) -> Result<()> {
+        let resources = unit_view(opt.resources, cpu_max);
+        let opt = ControllerOpt {
+            resources: &resources,
+            ..*opt
+        };
+        self.manager.apply(&opt).map_err(|e| Error::Cgroup {
+            what: format!("--systemd-cgroup {}: set the scope's properties", self.path),
+            err: e.to_string(),
+        })
+    }
+
+    /// Stops the scope unit (a no-op when systemd already collected it).
+    pub fn stop(&self) -> Result<()> {
+        self.manager.remove().map_err(|e| Error::Cgroup {
+            what: format!("--systemd-cgroup {}: stop the scope", self.path),
+            err: e.to_string(),
         })
     }
 
@@ -88,17 +125,43 @@ impl Scope {
             .map_err(|e| fail(e.to_string()))?;
         let file = format!("/proc/{pid}/cgroup");
         let text = std::fs::read_to_string(&file).map_err(|e| fail(format!("{file}: {e}")))?;
-        let path = text
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
+        let dir = super::v2_dir_in(&text)
             .ok_or_else(|| fail(format!("{file} has no cgroup v2 line")))?;
+        let path = Path::new("/").join(dir.strip_prefix(ROOT).unwrap_or(&dir));
         Ok(Cgroup {
-            dirs: vec![Path::new(ROOT).join(path.trim_start_matches('/'))],
+            dirs: vec![dir],
             unified: true,
-            path: PathBuf::from(path),
+            path,
             created: Vec::new(),
+            systemd: Some(self.path.clone()),
         })
     }
+}
+
+/// What of `resources` goes to the unit. Left out: cpus and mems, which
+/// libcgroups sends as AllowedCPUs/AllowedMemoryNodes of D-Bus type "at"
+/// where systemd wants "ay" (systemd 257 refuses the whole call: "Unexpected
+/// message contents"); they go to the cgroup files only. Added: with a cpu
+/// section but no quota (`update --cpu-share` alone), the quota and period
+/// now in force (`cpu_max`, the cgroup's cpu.max), because libcgroups sets
+/// CPUQuota to "infinity" whenever the quota is absent.
+fn unit_view(resources: &LinuxResources, cpu_max: Option<&str>) -> LinuxResources {
+    let mut res = resources.clone();
+    if let Some(mut cpu) = res.cpu().clone() {
+        cpu.set_cpus(None);
+        cpu.set_mems(None);
+        if cpu.quota().is_none() {
+            let mut now = cpu_max.unwrap_or("").split_whitespace();
+            if let (Some(quota), Some(period)) = (now.next(), now.next()) {
+                cpu.set_quota(quota.parse().ok());
+                if cpu.period().is_none() {
+                    cpu.set_period(period.parse().ok());
+                }
+            }
+        }
+        res.set_cpu(Some(cpu));
+    }
+    res
 }
 
 #[cfg(test)]
@@ -120,5 +183,28 @@ mod tests {
             assert!(err.starts_with("linux.cgroupsPath: "), "{err}");
             assert!(err.contains(why), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn unit_view_drops_cpusets_and_keeps_the_quota() {
+        let res: LinuxResources = serde_json::from_str(
+            r#"{"cpu":{"shares":1024,"cpus":"0-1","mems":"0"},"pids":{"limit":5}}"#,
+        )
+        .unwrap();
+        let view = unit_view(&res, Some("25000 100000\n"));
+        let cpu = view.cpu().clone().unwrap();
+        assert_eq!((cpu.cpus().clone(), cpu.mems().clone()), (None, None));
+        assert_eq!((cpu.quota(), cpu.period()), (Some(25000), Some(100000)));
+        assert_eq!(cpu.shares(), Some(1024));
+        assert_eq!(view.pids().unwrap().limit(), 5);
+        // No quota in force ("max"): still none, which systemd reads as no limit.
+        let cpu = unit_view(&res, Some("max 100000")).cpu().clone().unwrap();
+        assert_eq!((cpu.quota(), cpu.period()), (None, Some(100000)));
+        // A quota asked for wins over the one in force.
+        let res: LinuxResources =
+            serde_json::from_str(r#"{"cpu":{"quota":5000,"period":50000}}"#).unwrap();
+        let cpu = unit_view(&res, Some("25000 100000")).cpu().clone().unwrap();
+        assert_eq!((cpu.quota(), cpu.period()), (Some(5000), Some(50000)));
+        assert!(unit_view(&LinuxResources::default(), None).cpu().is_none());
     }
 }

@@ -20,13 +20,14 @@ use std::path::PathBuf;
 
 use crate::cli::{Cli, Command};
 
-/// The state root: --root, else /run/berth for root and
-/// $XDG_RUNTIME_DIR/berth for other users.
+/// The state root: --root, else /run/berth for the host's root and
+/// $XDG_RUNTIME_DIR/berth for other users (root of a user namespace
+/// included: podman's rootless containers).
 fn state_root(cli: &Cli) -> PathBuf {
     if let Some(r) = &cli.global.root {
         return r.clone();
     }
-    if !nix::unistd::geteuid().is_root()
+    if !crate::namespaces::host_root()
         && let Some(x) = std::env::var_os("XDG_RUNTIME_DIR")
     {
         return PathBuf::from(x).join("berth");

@@ -32,12 +32,13 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
             )
             .map_err(|e| fail(format!("mount cgroup2 on {}", dest.display()), e));
         }
-        let dir = ctx
-            .cgroup
-            .dirs
-            .first()
-            .ok_or_else(|| Error::State("no cgroup to mount".into()))?;
-        return bind(i, dir, target.as_fd(), flags, dest);
+        let dir = match ctx.cgroup.dirs.first() {
+            Some(dir) => dir.clone(),
+            // --systemd-cgroup: the init was forked before systemd made its
+            // scope, and has been moved there since; its own line says where.
+            None => own_v2_dir()?,
+        };
+        return bind(i, &dir, target.as_fd(), flags, dest);
     }
     // The tmpfs is attached first (nothing can be mounted inside a detached
     // tree), filled through its own descriptor, and made read-only last
@@ -89,6 +90,14 @@ pub fn mount(ctx: &Context, root: &Root, i: usize, dest: &Path, opts: &Options) 
         apply_flags(tmpfs.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty(), dest)?;
     }
     Ok(())
+}
+
+/// The directory of our own cgroup on v2, from /proc/self/cgroup.
+fn own_v2_dir() -> Result<std::path::PathBuf> {
+    let file = "/proc/self/cgroup";
+    let text = std::fs::read_to_string(file).map_err(|e| Error::path("read", file, e))?;
+    crate::cgroups::v2_dir_in(&text)
+        .ok_or_else(|| Error::State(format!("{file} has no cgroup v2 line")))
 }
 
 /// Binds the container's own cgroup directory: a detached copy given the
