@@ -141,6 +141,10 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
     point("rootfs")?;
     if let Some(slave) = slave {
         console::attach(slave)?;
+    } else {
+        // A session of its own, as runc's init has: CRIU refuses to dump a
+        // tree whose session leader is outside its pid namespace.
+        nix::unistd::setsid().sys(|| "setsid".into())?;
     }
     let Some(process) = process else {
         // No process to run (it is optional until start): the container is
