@@ -1,0 +1,132 @@
+//! CRIU, found and run as runc finds it: `criu` on PATH, or the program
+//! named by `BERTH_CRIU` (a wrapper such as hack/criu's). berth drives its
+//! command line; the images it writes are CRIU's own files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+
+/// The oldest CRIU berth drives: 4.0. Older releases (Debian 12's 3.17)
+/// do not start on the 6.x kernels berth is tested on, and only 4.1.1 has
+/// been tested.
+pub const MIN_VERSION: (u32, u32) = (4, 0);
+
+/// The environment variable naming the criu program.
+pub const ENV: &str = "BERTH_CRIU";
+
+pub struct Criu {
+    pub program: PathBuf,
+    pub version: String,
+}
+
+/// The program to run: `$BERTH_CRIU`, else the first `criu` on PATH.
+fn program() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(ENV).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("criu"))
+        .find(|p| p.is_file())
+}
+
+/// The version `criu --version` prints on its `Version: X.Y[.Z]` line.
+fn parse_version(out: &str) -> Option<(String, (u32, u32))> {
+    let v = out.lines().find_map(|l| l.strip_prefix("Version:"))?.trim();
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    Some((v.to_string(), (major, minor)))
+}
+
+impl Criu {
+    /// Finds CRIU and checks its version; each failure is one line saying
+    /// what is missing.
+    pub fn find() -> Result<Criu> {
+        let program = program().ok_or_else(|| {
+            Error::State(format!(
+                "criu not found: install CRIU {}.{} or newer on PATH, or name it in ${ENV}",
+                MIN_VERSION.0, MIN_VERSION.1
+            ))
+        })?;
+        let out = Command::new(&program)
+            .arg("--version")
+            .output()
+            .map_err(|e| Error::path("run", &program, e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (version, number) = parse_version(&text).ok_or_else(|| {
+            Error::State(format!(
+                "{} --version printed no version: is it CRIU?",
+                program.display()
+            ))
+        })?;
+        if number < MIN_VERSION {
+            return Err(Error::State(format!(
+                "criu {version} ({}) is too old: berth needs {}.{} or newer",
+                program.display(),
+                MIN_VERSION.0,
+                MIN_VERSION.1
+            )));
+        }
+        Ok(Criu { program, version })
+    }
+
+    /// Runs `criu ACTION ARGS...` logging to `log` (in the work dir), and
+    /// returns CRIU's reason (its first error line) when it fails.
+    pub fn run(&self, action: &str, args: &[String], work: &Path, log: &str) -> Result<()> {
+        let status = Command::new(&self.program)
+            .arg(action)
+            .args(args)
+            .arg("--work-dir")
+            .arg(work)
+            .args(["-o", log, "-v4"])
+            .status()
+            .map_err(|e| Error::path("run", &self.program, e))?;
+        if status.success() {
+            return Ok(());
+        }
+        let log = work.join(log);
+        let reason = first_error(&log).unwrap_or_else(|| format!("exit status {status}"));
+        Err(Error::State(format!(
+            "criu {action} failed: {reason} (log: {})",
+            log.display()
+        )))
+    }
+}
+
+/// The first error line of a CRIU log (the cause; later ones follow from it), skipping the RLIMIT_NOFILE one CRIU
+/// logs on every run where it cannot raise its hard limit (harmless).
+fn first_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .filter(|l| l.contains("Error (") && !l.contains("RLIMIT_NOFILE"))
+        .find(|l| !l.contains("Dumping FAILED") && !l.contains("Restoring FAILED"))
+        .map(|l| match l.find("): ") {
+            Some(i) => l[i + 3..].trim().to_string(),
+            None => l.trim().to_string(),
+        })
+}
+
+/// Only for `features` and `--version`: the detected version, or why none.
+pub fn describe() -> String {
+    match Criu::find() {
+        Ok(c) => format!("{} ({})", c.version, c.program.display()),
+        Err(e) => format!("unavailable: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_are_read_from_the_version_line() {
+        let v = |s: &str| parse_version(s).map(|(_, n)| n);
+        assert_eq!(v("Version: 4.1.1\n"), Some((4, 1)));
+        assert_eq!(v("Version: 3.17\nGitID: x\n"), Some((3, 17)));
+        assert_eq!(v("Version: 4\n"), Some((4, 0)));
+        assert_eq!(v("criu 4.1\n"), None);
+        assert_eq!(v("Version: x.1\n"), None);
+    }
+}
