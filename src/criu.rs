@@ -21,14 +21,28 @@ pub struct Criu {
 }
 
 /// The program to run: `$BERTH_CRIU`, else the first `criu` on PATH.
-fn program() -> Option<PathBuf> {
+fn program() -> Result<PathBuf> {
+    let missing = || {
+        Error::State(format!(
+            "criu not found: install CRIU {}.{} or newer on PATH, or name it in ${ENV}",
+            MIN_VERSION.0, MIN_VERSION.1
+        ))
+    };
     if let Some(p) = std::env::var_os(ENV).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            return Err(Error::State(format!(
+                "{ENV}={}: no such program",
+                p.display()
+            )));
+        }
+        return Ok(p);
     }
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os("PATH").ok_or_else(missing)?;
     std::env::split_paths(&path)
         .map(|d| d.join("criu"))
         .find(|p| p.is_file())
+        .ok_or_else(missing)
 }
 
 /// The version `criu --version` prints on its `Version: X.Y[.Z]` line.
@@ -44,12 +58,7 @@ impl Criu {
     /// Finds CRIU and checks its version; each failure is one line saying
     /// what is missing.
     pub fn find() -> Result<Criu> {
-        let program = program().ok_or_else(|| {
-            Error::State(format!(
-                "criu not found: install CRIU {}.{} or newer on PATH, or name it in ${ENV}",
-                MIN_VERSION.0, MIN_VERSION.1
-            ))
-        })?;
+        let program = program()?;
         let out = Command::new(&program)
             .arg("--version")
             .output()
@@ -70,6 +79,14 @@ impl Criu {
             )));
         }
         Ok(Criu { program, version })
+    }
+
+    /// Whether the kernel tracks dirty pages for CRIU (`--track-mem`).
+    pub fn tracks_memory(&self) -> bool {
+        Command::new(&self.program)
+            .args(["check", "--feature", "mem_dirty_track"])
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     /// Runs `criu ACTION ARGS...` logging to `log` (in the work dir), and

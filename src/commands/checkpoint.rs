@@ -68,9 +68,17 @@ pub fn run(root: &Path, args: &CheckpointArgs) -> anyhow::Result<i32> {
     if let Some(parent) = &args.parent_path {
         cmd.push("--prev-images-dir".into());
         cmd.push(path_arg(parent));
-        cmd.push("--track-mem".into());
     }
-    if args.pre_dump {
+    // A pre-dump needs the kernel's dirty-page tracking (soft-dirty bits);
+    // a dump after one uses it where it exists, else copies every page.
+    let tracks = (args.pre_dump || args.parent_path.is_some()) && criu.tracks_memory();
+    if args.pre_dump && !tracks {
+        bail!(
+            "cannot pre-dump container {id}: this kernel has no dirty-page tracking \
+             (`criu check --feature mem_dirty_track` fails); use a plain checkpoint"
+        );
+    }
+    if tracks {
         cmd.push("--track-mem".into());
     }
     if args.leave_running {
@@ -128,7 +136,11 @@ pub(super) fn common_args(a: &CriuArgs) -> Vec<String> {
 /// An image or work directory: made (0700) when missing; anything but a
 /// directory there, a symlink included, is an error naming the flag.
 pub(super) fn image_dir(path: &Path, flag: &str) -> anyhow::Result<PathBuf> {
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+    {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => bail!("{flag} {}: {e}", path.display()),
