@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
 
 /// The oldest CRIU berth drives: 4.0. Older releases (Debian 12's 3.17)
@@ -123,6 +124,39 @@ fn first_error(log: &Path) -> Option<String> {
             Some(i) => l[i + 3..].trim().to_string(),
             None => l.trim().to_string(),
         })
+}
+
+/// Confines CRIU to the container's own cgroups: on dump, the v1
+/// hierarchies berth manages (the container also sits at the root of the
+/// others, name=systemd and a hybrid host's cgroup2, and CRIU would take
+/// every cgroup of the host there, restoring them all nested below the
+/// container's); on restore, the container's path in each of them.
+pub fn cgroup_args(cgroup: &Cgroup, dump: bool) -> Vec<String> {
+    let path = cgroup.path.to_string_lossy();
+    if cgroup.unified {
+        return match dump {
+            true => Vec::new(),
+            false => vec!["--cgroup-root".into(), path.into_owned()],
+        };
+    }
+    let mut args = Vec::new();
+    for dir in &cgroup.dirs {
+        let Some(hierarchy) = dir
+            .strip_prefix(crate::cgroups::ROOT)
+            .ok()
+            .and_then(|d| d.components().next())
+        else {
+            continue;
+        };
+        for controller in hierarchy.as_os_str().to_string_lossy().split(',') {
+            if dump {
+                args.extend(["--cgroup-dump-controller".into(), controller.to_string()]);
+            } else {
+                args.extend(["--cgroup-root".into(), format!("{controller}:{path}")]);
+            }
+        }
+    }
+    args
 }
 
 /// Only for `features` and `--version`: the detected version, or why none.

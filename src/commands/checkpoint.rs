@@ -48,6 +48,7 @@ pub fn run(root: &Path, args: &CheckpointArgs) -> anyhow::Result<i32> {
         path_arg(&state.rootfs),
     ];
     cmd.extend(common_args(&args.criu));
+    cmd.extend(crate::criu::cgroup_args(&state.cgroup, true));
     for dest in bind_destinations(&spec) {
         cmd.push("--external".into());
         cmd.push(format!("mnt[{dest}]:{dest}"));
@@ -192,7 +193,8 @@ fn masked_files(spec: &Spec, pid: i32) -> Vec<String> {
         .unwrap_or_default()
         .into_iter()
         .filter(|p| {
-            // Resolved by the kernel inside the container's root.
+            // Only a stat, through the container's root: a symlink the
+            // container planted can at worst make the dump fail.
             std::fs::metadata(root.join(p.trim_start_matches('/'))).is_ok_and(|m| !m.is_dir())
         })
         .collect()

@@ -70,10 +70,9 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
             "--restore-detached".into(),
             "--pidfile".into(),
             path_arg(&state_dir.join("criu.pid")),
-            "--cgroup-root".into(),
-            cgroup_root(&cgroups_path),
         ];
         cmd.extend(common_args(&args.criu));
+        cmd.extend(crate::criu::cgroup_args(&cgroup, false));
         for (dest, src) in bind_mounts(&spec) {
             let src = if src.is_absolute() { src } else { bundle.join(src) };
             cmd.push("--external".into());
@@ -136,6 +135,14 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
             hooks: spec.hooks().clone(),
             no_process: false,
         };
+        // What `exec` into the restored container takes, as create records it.
+        let seccomp = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|s| crate::seccomp::compile_cached(s, root))
+            .transpose()?;
+        crate::exec_record::Record::new(&spec).save(&dir, seccomp.as_ref())?;
         state.save(&dir)?;
         if let Some(p) = &args.pid_file {
             crate::create::write_pid_file(p, pid)?;
@@ -151,17 +158,6 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
         return Err(e.context(what()));
     }
     Ok(0)
-}
-
-/// CRIU's --cgroup-root: the container's cgroup path below each
-/// hierarchy's root, where the tree's root cgroup is restored.
-fn cgroup_root(cgroups_path: &Path) -> String {
-    let p = cgroups_path.to_string_lossy();
-    if p.starts_with('/') {
-        p.into_owned()
-    } else {
-        format!("/{p}")
-    }
 }
 
 /// Runs `f` with the rootfs bound at STATE/criu-root: CRIU wants a root
