@@ -140,20 +140,45 @@ pub fn cgroup_args(cgroup: &Cgroup, dump: bool) -> Vec<String> {
         };
     }
     let mut args = Vec::new();
-    for dir in &cgroup.dirs {
-        let Some(hierarchy) = dir
-            .strip_prefix(crate::cgroups::ROOT)
-            .ok()
-            .and_then(|d| d.components().next())
-        else {
-            continue;
-        };
-        for controller in hierarchy.as_os_str().to_string_lossy().split(',') {
+    for (hierarchy, _) in hierarchies(cgroup) {
+        for controller in hierarchy.split(',') {
             if dump {
                 args.extend(["--cgroup-dump-controller".into(), controller.to_string()]);
             } else {
                 args.extend(["--cgroup-root".into(), format!("{controller}:{path}")]);
             }
+        }
+    }
+    args
+}
+
+/// The hierarchy name of each v1 directory (`cpu,cpuacct`, `memory`, ...)
+/// with the directory.
+fn hierarchies(cgroup: &Cgroup) -> impl Iterator<Item = (String, &Path)> {
+    cgroup.dirs.iter().filter(|_| !cgroup.unified).filter_map(|dir| {
+        let name = dir
+            .strip_prefix(crate::cgroups::ROOT)
+            .ok()?
+            .components()
+            .next()?;
+        Some((name.as_os_str().to_string_lossy().into_owned(), dir.as_path()))
+    })
+}
+
+/// The config's cgroup mounts on a v1 host: one cgroup mount per hierarchy
+/// at DEST/NAME, rooted at the container's cgroup, which CRIU cannot dump
+/// (no mount of the hierarchy's root in the container). Each is external,
+/// keyed by its destination, as runc has them: restored as a bind of the
+/// (new) container's directory in that hierarchy.
+pub fn cgroup_mounts(spec: &oci_spec::runtime::Spec, cgroup: &Cgroup, dump: bool) -> Vec<String> {
+    let mut args = Vec::new();
+    let mounts = spec.mounts().iter().flatten();
+    for m in mounts.filter(|m| m.typ().as_deref() == Some("cgroup")) {
+        for (name, dir) in hierarchies(cgroup) {
+            let dest = m.destination().join(&name);
+            let source = if dump { dest.as_path() } else { dir };
+            args.push("--external".into());
+            args.push(format!("mnt[{}]:{}", dest.display(), source.display()));
         }
     }
     args

@@ -419,3 +419,174 @@ fn errors_are_one_line_and_leave_the_container_as_it_was() {
     }
     assert_eq!(pid(&b, &id), before, "the container is untouched");
 }
+
+/// podman with berth as its runtime, in scratch storage of its own, on
+/// busybox imported from the test rootfs; `criu` on its PATH is ours.
+struct Podman {
+    dir: PathBuf,
+    bin: PathBuf,
+    had_parent: bool,
+    /// The --cgroup-parent given, where podman puts conmon too.
+    cgroup_parent: String,
+}
+
+impl Podman {
+    fn new(dir: &Path, criu: &str, cgroup_parent: String) -> Podman {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(criu, bin.join("criu")).unwrap();
+        std::fs::write(
+            dir.join("containers.conf"),
+            "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
+             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             runtime_supports_json = [\"berth\"]\n",
+        )
+        .unwrap();
+        Podman {
+            dir: dir.to_path_buf(),
+            bin,
+            had_parent: Path::new("/sys/fs/cgroup/pids/libpod_parent").exists(),
+            cgroup_parent,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .env("PATH", path)
+            .arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("run"))
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
+            .args(["--runtime", common::BERTH, "--cgroup-manager", "cgroupfs"])
+            .args(args);
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.command(&["rm", "-a", "-f", "-t", "0"]).output();
+        let _ = self.command(&["system", "reset", "-f"]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        // The parent cgroups podman made for the container and its conmon,
+        // when empty (berth removed the container's own).
+        let hierarchies = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten();
+        for h in hierarchies.flatten() {
+            let mut parents = vec![h.path().join(self.cgroup_parent.trim_start_matches('/'))];
+            if !self.had_parent {
+                parents.push(h.path().join("libpod_parent"));
+            }
+            for parent in parents {
+                let _ = std::fs::remove_dir(parent.join("conmon"));
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+#[test]
+fn podman_checkpoints_and_restores_with_berth() {
+    let test = "podman_checkpoints_and_restores_with_berth";
+    let Some(criu) = criu_or_skip(test) else {
+        return;
+    };
+    if !common::host::command("podman") {
+        common::skip(test, "podman is not installed");
+        return;
+    }
+    // The Bundle gives a scratch directory and checks its cgroup is gone.
+    let b = Bundle::new("ckpt-podman", &["true"]);
+    // Short: podman refuses a runroot path over 50 characters.
+    let cgroup_parent = format!("/berth-tests/{}", b.id);
+    let podman = Podman::new(
+        Path::new(&format!("/tmp/berth-ckpt-{}", std::process::id())),
+        &criu,
+        cgroup_parent.clone(),
+    );
+    let mut import = podman
+        .command(&["import", "-", "localhost/berth-ckpt"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(b.dir.join("import.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(common::rootfs())
+        .args(["-c", "."])
+        .stdout(import.stdin.take().unwrap())
+        .status()
+        .unwrap();
+    let imported = import.wait().unwrap();
+    assert!(
+        tar.success() && imported.success(),
+        "import: {}",
+        std::fs::read_to_string(b.dir.join("import.err")).unwrap_or_default()
+    );
+    let parent = format!("--cgroup-parent={cgroup_parent}");
+    podman.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ck",
+        "--network",
+        "none",
+        &parent,
+        "localhost/berth-ckpt",
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done",
+    ]);
+    let logged = || -> u64 {
+        podman
+            .ok(&["logs", "ck"])
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logged() < 3 {
+        assert!(Instant::now() < deadline, "the container did not count");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    podman.ok(&["container", "checkpoint", "ck"]);
+    let at = logged();
+    let status = podman.ok(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(status.starts_with("Exited"), "checkpointed: {status}");
+    podman.ok(&["container", "restore", "ck"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logged() <= at + 2 {
+        assert!(Instant::now() < deadline, "the counter did not go on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let numbers: Vec<u64> = podman
+        .ok(&["logs", "ck"])
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "one count, no restart: {numbers:?}"
+    );
+    assert!(podman.ok(&["exec", "ck", "echo", "in"]).contains("in"));
+    podman.ok(&["rm", "-f", "-t", "0", "ck"]);
+}

@@ -49,6 +49,7 @@ pub fn run(root: &Path, args: &CheckpointArgs) -> anyhow::Result<i32> {
     ];
     cmd.extend(common_args(&args.criu));
     cmd.extend(crate::criu::cgroup_args(&state.cgroup, true));
+    cmd.extend(crate::criu::cgroup_mounts(&spec, &state.cgroup, true));
     for dest in bind_destinations(&spec) {
         cmd.push("--external".into());
         cmd.push(format!("mnt[{dest}]:{dest}"));

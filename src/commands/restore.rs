@@ -73,6 +73,7 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
         ];
         cmd.extend(common_args(&args.criu));
         cmd.extend(crate::criu::cgroup_args(&cgroup, false));
+        cmd.extend(crate::criu::cgroup_mounts(&spec, &cgroup, false));
         for (dest, src) in bind_mounts(&spec) {
             let src = if src.is_absolute() { src } else { bundle.join(src) };
             cmd.push("--external".into());
