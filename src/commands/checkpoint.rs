@@ -132,6 +132,10 @@ pub(super) fn common_args(a: &CriuArgs) -> Vec<String> {
     if let Some(fd) = a.status_fd {
         v.extend(["--status-fd".into(), fd.to_string()]);
     }
+    // Dump skips the namespace's contents; restore makes it empty.
+    for ns in &a.empty_ns {
+        v.extend(["--empty-ns".into(), ns.clone()]);
+    }
     v
 }
 

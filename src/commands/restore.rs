@@ -87,9 +87,6 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
                 cmd.push(format!("fd[{fd}]:{key}"));
             }
         }
-        for ns in &args.criu.empty_ns {
-            cmd.extend(["--empty-ns".into(), ns.clone()]);
-        }
         if let Some(p) = &args.lsm_profile {
             cmd.extend(["--lsm-profile".into(), p.clone()]);
         }
