@@ -184,6 +184,43 @@ pub fn cgroup_mounts(spec: &oci_spec::runtime::Spec, cgroup: &Cgroup, dump: bool
     args
 }
 
+/// CRIU's key for a network namespace the container joined by path
+/// (a pod's): dumped as external, handed back on restore.
+const NET_KEY: &str = "extNetNs";
+
+/// The network namespace the config joins by path, opened and checked as
+/// create checks it.
+pub fn joined_net(spec: &oci_spec::runtime::Spec) -> Result<Option<std::fs::File>> {
+    let plan = crate::namespaces::plan(spec);
+    Ok(crate::namespaces::open_joins(&plan, spec)?
+        .into_iter()
+        .find(|(t, _)| *t == oci_spec::runtime::LinuxNamespaceType::Network)
+        .map(|(_, f)| f))
+}
+
+/// Dump: the joined network namespace is external (its inode as CRIU
+/// names it), not the container's to save.
+pub fn net_dump_args(net: &std::fs::File) -> Result<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = net
+        .metadata()
+        .map_err(|e| Error::State(format!("stat the joined network namespace: {e}")))?
+        .ino();
+    Ok(vec!["--external".into(), format!("net[{ino}]:{NET_KEY}")])
+}
+
+/// Restore: CRIU inherits the joined network namespace's descriptor.
+pub fn net_restore_args(net: &std::fs::File) -> Result<Vec<String>> {
+    use std::os::fd::AsRawFd;
+    // The descriptor must survive into criu: close-on-exec cleared.
+    nix::fcntl::fcntl(
+        net.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+        .map_err(|e| Error::sys("pass the joined network namespace to criu", e))?;
+    Ok(vec!["--inherit-fd".into(), format!("fd[{}]:{NET_KEY}", net.as_raw_fd())])
+}
+
 /// Only for `features` and `--version`: the detected version, or why none.
 pub fn describe() -> String {
     match Criu::find() {

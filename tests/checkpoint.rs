@@ -590,3 +590,58 @@ fn podman_checkpoints_and_restores_with_berth() {
     assert!(podman.ok(&["exec", "ck", "echo", "in"]).contains("in"));
     podman.ok(&["rm", "-f", "-t", "0", "ck"]);
 }
+
+#[test]
+fn a_joined_network_namespace_is_rejoined_on_restore() {
+    let test = "a_joined_network_namespace_is_rejoined_on_restore";
+    let Some(criu) = criu_or_skip(test) else {
+        return;
+    };
+    let env = [("BERTH_CRIU", criu.as_str())];
+    // A network namespace of its own kept by a sleeping holder, as a pod's
+    // sandbox keeps one.
+    let mut holder = Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let netns = format!("/proc/{}/ns/net", holder.id());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_link(&netns).ok() == std::fs::read_link("/proc/self/ns/net").ok() {
+        assert!(Instant::now() < deadline, "unshare made no namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let want = std::fs::read_link(&netns).unwrap();
+    let mut b = Bundle::new("ckpt-netns", &["sh", "-c", "while :; do sleep 0.1; done"]);
+    b.private_rootfs();
+    for n in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "network" {
+            n["path"] = json!(netns);
+        }
+    }
+    let id = b.id.clone();
+    b.ok(&["run", "-d", &id]);
+    let images = b.dir.join("images");
+    let images_arg = images.to_str().unwrap();
+    let out = b.berth_env(&env, &["checkpoint", "--image-path", images_arg, &id]);
+    let checkpointed = out.status.success();
+    let restored = checkpointed
+        && b.berth_env(&env, &["restore", "--image-path", images_arg, &id])
+            .status
+            .success();
+    let net =
+        restored.then(|| std::fs::read_link(format!("/proc/{}/ns/net", pid(&b, &id))).unwrap());
+    b.ok(&["delete", "-f", &id]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(checkpointed, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        restored,
+        "restore failed (log: {})",
+        images.join("restore.log").display()
+    );
+    assert_eq!(
+        net,
+        Some(want),
+        "the restored init is in the joined namespace"
+    );
+}

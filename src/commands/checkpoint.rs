@@ -50,6 +50,9 @@ pub fn run(root: &Path, args: &CheckpointArgs) -> anyhow::Result<i32> {
     cmd.extend(common_args(&args.criu));
     cmd.extend(crate::criu::cgroup_args(&state.cgroup, true));
     cmd.extend(crate::criu::cgroup_mounts(&spec, &state.cgroup, true));
+    if let Some(net) = crate::criu::joined_net(&spec).with_context(what)? {
+        cmd.extend(crate::criu::net_dump_args(&net).with_context(what)?);
+    }
     for dest in bind_destinations(&spec) {
         cmd.push("--external".into());
         cmd.push(format!("mnt[{dest}]:{dest}"));

@@ -74,6 +74,11 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
         cmd.extend(common_args(&args.criu));
         cmd.extend(crate::criu::cgroup_args(&cgroup, false));
         cmd.extend(crate::criu::cgroup_mounts(&spec, &cgroup, false));
+        // Held open until criu has run: it inherits the descriptor.
+        let net = crate::criu::joined_net(&spec)?;
+        if let Some(net) = &net {
+            cmd.extend(crate::criu::net_restore_args(net)?);
+        }
         for (dest, src) in bind_mounts(&spec) {
             let src = if src.is_absolute() { src } else { bundle.join(src) };
             cmd.push("--external".into());
