@@ -45,6 +45,9 @@ fetch_profile() { # PACKAGE PATH-IN-PACKAGE DEST
 }
 fetch_profile golang-github-containers-common usr/share/containers/seccomp.json hack/.cache/containers-seccomp.json
 fetch_profile golang-github-docker-docker-dev usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json hack/.cache/docker-seccomp.json
+# CRIU 4.x for checkpoint/restore (tests/checkpoint.rs): Debian 12's does not
+# start on current kernels; hack/criu unpacks a newer one under hack/.cache.
+hack/criu >/dev/null
 if ! command -v cargo >/dev/null 2>&1; then
     echo "deps: cargo is missing: install a Rust toolchain (rustup) first" >&2
     exit 1

@@ -262,6 +262,110 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(bad)
 }
 
+/// The CRIU options `checkpoint` and `restore` share, spelled as runc's.
+#[derive(Args, Debug)]
+pub struct CriuArgs {
+    /// Directory of the checkpoint's images
+    #[arg(long, value_name = "DIR", default_value = "checkpoint")]
+    pub image_path: PathBuf,
+    /// Directory for CRIU's log and work files (default: the image path)
+    #[arg(long, value_name = "DIR")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Skip TCP connections still being set up
+    #[arg(long)]
+    pub tcp_skip_in_flight: bool,
+    /// Allow external unix sockets
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// Allow a process in the caller's session (a shell job)
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Handle file locks
+    #[arg(long)]
+    pub file_locks: bool,
+    /// Serve pages to a lazy-pages daemon / use one (restore)
+    #[arg(long)]
+    pub lazy_pages: bool,
+    /// Write to this descriptor once pages can be served or the restore is done
+    #[arg(long, value_name = "FD")]
+    pub status_fd: Option<u32>,
+    /// Cgroup handling: soft, full, strict or ignore
+    #[arg(long, value_name = "MODE", default_value = "soft")]
+    pub manage_cgroups_mode: CgroupMode,
+    /// Create this namespace (e.g. network) empty instead of restoring it
+    #[arg(long, value_name = "NS")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate against the parent's images
+    #[arg(long)]
+    pub auto_dedup: bool,
+    /// Allow link-remap files (open files that were unlinked)
+    #[arg(long)]
+    pub link_remap: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupMode {
+    Soft,
+    Full,
+    Strict,
+    Ignore,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Images of an earlier pre-dump, relative to the image path
+    #[arg(long, value_name = "DIR")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the container running after the checkpoint
+    #[arg(long)]
+    pub leave_running: bool,
+    /// Only dump memory (for a later dump with --parent-path)
+    #[arg(long)]
+    pub pre_dump: bool,
+    /// Send the pages to a CRIU page server at ADDRESS:PORT
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub page_server: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Path to the bundle directory (default: the current directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Unix socket that receives the master of the container's pty
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once restored (berth always does)
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the restored init's pid to this file
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Accepted for runc's sake: berth is no subreaper of a restored tree
+    #[arg(long)]
+    pub no_subreaper: bool,
+    /// Accepted for runc's sake: CRIU restores the mounts itself
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// LSM profile of the restored processes (CRIU's --lsm-profile)
+    #[arg(long, value_name = "PROFILE")]
+    pub lsm_profile: Option<String>,
+    /// LSM mount context of the restored mounts
+    #[arg(long, value_name = "CONTEXT")]
+    pub lsm_mount_context: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container, leaving its process ready to start
@@ -337,6 +441,10 @@ pub enum Command {
         interval: std::time::Duration,
         id: String,
     },
+    /// Checkpoint a running container with CRIU
+    Checkpoint(CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint
+    Restore(RestoreArgs),
     /// Write a default config.json into a bundle
     Spec {
         /// Bundle directory to write config.json into (with --rootless: a

@@ -153,7 +153,9 @@ fn setup(a: &mut InitArgs) -> Result<Infallible> {
         Some(slave) => console::attach(slave)?,
         // A session and group of its own, as with a terminal (and as runc
         // does): the caller's group is outside the container (getpgrp() 0
-        // in a new pid namespace), and its terminal's signals are not ours.
+        // in a new pid namespace), its terminal's signals are not ours, and
+        // CRIU refuses to dump a tree whose session leader is outside its
+        // pid namespace.
         None => drop(nix::unistd::setsid().sys(|| "setsid".into())?),
     }
     let Some(process) = process else {

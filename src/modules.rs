@@ -4,6 +4,7 @@
 mod activation;
 mod cgroups;
 mod cli;
+mod criu;
 mod clone;
 mod commands;
 mod config;

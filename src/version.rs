@@ -17,8 +17,10 @@ pub fn long() -> String {
     format!(
         "{}
 spec: {SPEC}
-libseccomp: {}",
+libseccomp: {}
+criu: {}",
         env!("CARGO_PKG_VERSION"),
-        libseccomp()
+        libseccomp(),
+        crate::criu::describe()
     )
 }

@@ -30,7 +30,7 @@ use libcgroups::common::AnyCgroupManager;
 
 use crate::error::{Error, PathContext, Result};
 
-const ROOT: &str = "/sys/fs/cgroup";
+pub const ROOT: &str = "/sys/fs/cgroup";
 
 /// The directories of one container's cgroup: one per v1 hierarchy, or the
 /// single v2 directory, all at `path` below their hierarchy's root. Stored

@@ -55,7 +55,11 @@ pub fn run() -> anyhow::Result<i32> {
             "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": true},
         },
-        "annotations": {"io.github.seccomp.libseccomp.version": seccomp_version},
+        "annotations": {
+            "io.github.seccomp.libseccomp.version": seccomp_version,
+            // Probed here only: runc reports its checkpoint support the same way.
+            "org.criu.version": crate::criu::describe(),
+        },
         // The config annotations berth acts on: the image's stop signal
         // becomes kill's default signal. (runc lists its own: "bpf.",
         // "runc.".)

@@ -1,6 +1,7 @@
 //! One module per command; each takes its parsed arguments and the state
 //! root, and returns the process exit status.
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -10,6 +11,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -57,6 +59,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             cli.global.systemd_cgroup,
         ),
         Command::Exec(args) => exec::run(&root, &args),
+        Command::Checkpoint(args) => checkpoint::run(&root, &args),
+        Command::Restore(args) => restore::run(&root, &args, cli.global.systemd_cgroup),
         Command::Features => features::run(),
         Command::Update(args) => update::run(&root, &args),
         Command::Pause { id } => pause::run(&root, &id, true),
