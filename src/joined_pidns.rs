@@ -17,7 +17,6 @@
 //!   forks a process into the namespace, which creates each procfs
 //!   instance of the config as a detached mount and sends it back.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -33,11 +32,6 @@ use crate::error::{Error, Result};
 use crate::rootfs::options::{self, attr};
 use crate::sync::{self, Channel};
 
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 
 /// The config's procfs mounts (index, filesystem options), in order.
 fn proc_mounts(spec: &Spec) -> Vec<(usize, String)> {
@@ -134,9 +128,12 @@ fn outside(
     clone::die_with_parent(true)?;
     setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID)
         .map_err(|e| Error::sys("setns into the joined pid namespace", e))?;
-    let empty = detached_mount(
-        "tmpfs",
-        &[("size", Some("4k")), ("mode", Some("0555"))],
+    let empty = crate::rootfs::detached::fs_mount(
+        c"tmpfs",
+        &[
+            (c"size".into(), Some(c"4k".into())),
+            (c"mode".into(), Some(c"0555".into())),
+        ],
         attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
     )
     .map_err(|e| Error::sys("make an empty tmpfs for the procfs helper", e))?;
@@ -188,75 +185,10 @@ fn close_all_but(keep: RawFd) -> Result<()> {
 /// A procfs of the calling process's pid namespace with the mount's
 /// filesystem options (hidepid=, subset=), as a detached mount.
 fn procfs(data: &str) -> std::result::Result<OwnedFd, Errno> {
-    let opts: Vec<(&str, Option<&str>)> = data
-        .split(',')
-        .filter(|o| !o.is_empty())
-        .map(|o| match o.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (o, None),
-        })
-        .collect();
-    detached_mount("proc", &opts, 0)
-}
-
-/// A new filesystem of type `fs` configured with `options` (a value, or a
-/// flag without one), as a detached mount with attributes `attrs`.
-fn detached_mount(
-    fs: &str,
-    options: &[(&str, Option<&str>)],
-    attrs: u64,
-) -> std::result::Result<OwnedFd, Errno> {
-    let cstr = |s: &str| CString::new(s).map_err(|_| Errno::EINVAL);
-    let fs = cstr(fs)?;
-    // SAFETY: fsopen reads a NUL-terminated name and returns a new fd.
-    let ctx = owned(unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), FSOPEN_CLOEXEC) })?;
-    for (key, value) in options {
-        let key = cstr(key)?;
-        let value = value.map(cstr).transpose()?;
-        let (cmd, v) = match &value {
-            Some(v) => (FSCONFIG_SET_STRING, v.as_ptr()),
-            None => (FSCONFIG_SET_FLAG, std::ptr::null()),
-        };
-        // SAFETY: fsconfig reads NUL-terminated strings (or none) that
-        // outlive the call, on a filesystem context fd we own.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                ctx.as_raw_fd(),
-                cmd,
-                key.as_ptr(),
-                v,
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(Errno::last());
-        }
-    }
-    // SAFETY: the create command takes no pointers.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            ctx.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: fsmount turns the created context into a detached mount and
-    // returns a new fd for its root.
-    owned(unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
-}
-
-fn owned(r: libc::c_long) -> std::result::Result<OwnedFd, Errno> {
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: a non-negative return of fsopen/fsmount is a new descriptor
-    // that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+    crate::rootfs::detached::new_fs(
+        "proc",
+        std::path::Path::new(""),
+        nix::mount::MsFlags::empty(),
+        Some(data),
+    )
 }

@@ -215,15 +215,14 @@ fn overlay_view() -> Option<(OwnedFd, Vec<OwnedFd>)> {
     if !path.is_absolute() || dir.iter().any(|b| matches!(b, b':' | b'\\' | b',')) {
         return None;
     }
-    let empty = detached_mount(c"tmpfs", &[], attr::RDONLY | attr::NOSUID | attr::NODEV)?;
+    let view = |fs: &CStr, options| {
+        crate::rootfs::detached::fs_mount(fs, options, attr::RDONLY | attr::NOSUID | attr::NODEV).ok()
+    };
+    let empty = view(c"tmpfs", &[])?;
     let mut layers = dir.to_vec();
     layers.extend_from_slice(format!(":/proc/self/fd/{}", empty.as_raw_fd()).as_bytes());
     let layers = CString::new(layers).ok()?;
-    let mnt = detached_mount(
-        c"overlay",
-        &[(c"lowerdir", &layers)],
-        attr::RDONLY | attr::NOSUID | attr::NODEV,
-    )?;
+    let mnt = view(c"overlay", &[(c"lowerdir".into(), Some(layers))])?;
     let file = nix::fcntl::openat(
         Some(mnt.as_raw_fd()),
         Path::new(name),
@@ -233,58 +232,6 @@ fn overlay_view() -> Option<(OwnedFd, Vec<OwnedFd>)> {
     .ok()?;
     // SAFETY: openat returned a new descriptor that nothing else owns.
     Some((unsafe { OwnedFd::from_raw_fd(file) }, vec![mnt, empty]))
-}
-
-/// A new filesystem of type `fs` with string options, as a detached mount
-/// (fsopen, fsconfig, fsmount): reachable only through the returned fd.
-fn detached_mount(fs: &CStr, options: &[(&CStr, &CStr)], attrs: u64) -> Option<OwnedFd> {
-    const FSOPEN_CLOEXEC: libc::c_uint = 1;
-    const FSCONFIG_SET_STRING: libc::c_uint = 1;
-    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-    // SAFETY: fsopen takes a NUL-terminated name and returns a new fd.
-    let ctx = owned(unsafe { libc::syscall(libc::SYS_fsopen, fs.as_ptr(), FSOPEN_CLOEXEC) })?;
-    for (key, value) in options {
-        // SAFETY: fsconfig reads two NUL-terminated strings that outlive
-        // the call, on a filesystem context fd we own.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                ctx.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                key.as_ptr(),
-                value.as_ptr(),
-                0,
-            )
-        };
-        if r < 0 {
-            return None;
-        }
-    }
-    // SAFETY: the create command takes no pointers.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            ctx.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return None;
-    }
-    // SAFETY: fsmount turns the created context into a detached mount and
-    // returns a new fd for its root.
-    owned(unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
-}
-
-/// A syscall's new descriptor, or None on failure.
-fn owned(r: libc::c_long) -> Option<OwnedFd> {
-    // SAFETY: a non-negative return of fsopen/fsmount is a new descriptor
-    // that nothing else owns.
-    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
 fn sealed_copy(exe: &File) -> Result<OwnedFd> {

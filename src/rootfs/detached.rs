@@ -10,7 +10,7 @@
 //! needs mount_setattr (5.12) for every read-only path, so there is no
 //! fallback to mount(2) for older kernels.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -61,17 +61,10 @@ fn open_tree(
 /// mount_setattr) and `data` as mount(2) takes it.
 pub fn new_fs(typ: &str, source: &Path, flags: MsFlags, data: Option<&str>) -> Result<OwnedFd, Errno> {
     let c = |s: &[u8]| CString::new(s).map_err(|_| Errno::EINVAL);
-    // SAFETY: fsopen reads a NUL-terminated name and returns a new fd.
-    let ctx = owned(unsafe {
-        libc::syscall(
-            libc::SYS_fsopen,
-            c(typ.as_bytes())?.as_ptr(),
-            FSOPEN_CLOEXEC,
-        )
-    })?;
+    let mut options = Vec::new();
     let source = source.as_os_str().as_bytes();
     if !source.is_empty() {
-        fsconfig(&ctx, FSCONFIG_SET_STRING, &c(b"source")?, Some(&c(source)?))?;
+        options.push((c(b"source")?, Some(c(source)?)));
     }
     for (flag, name) in [
         (MsFlags::MS_RDONLY, "ro"),
@@ -81,19 +74,32 @@ pub fn new_fs(typ: &str, source: &Path, flags: MsFlags, data: Option<&str>) -> R
         (MsFlags::MS_MANDLOCK, "mand"),
     ] {
         if flags.contains(flag) {
-            fsconfig(&ctx, FSCONFIG_SET_FLAG, &c(name.as_bytes())?, None)?;
+            options.push((c(name.as_bytes())?, None));
         }
     }
     for opt in split_data(data.unwrap_or_default()) {
-        match opt.split_once('=') {
-            Some((k, v)) => fsconfig(
-                &ctx,
-                FSCONFIG_SET_STRING,
-                &c(k.as_bytes())?,
-                Some(&c(v.as_bytes())?),
-            )?,
-            None => fsconfig(&ctx, FSCONFIG_SET_FLAG, &c(opt.as_bytes())?, None)?,
-        }
+        options.push(match opt.split_once('=') {
+            Some((k, v)) => (c(k.as_bytes())?, Some(c(v.as_bytes())?)),
+            None => (c(opt.as_bytes())?, None),
+        });
+    }
+    fs_mount(&c(typ.as_bytes())?, &options, 0)
+}
+
+/// A new filesystem of type `typ` configured with `options` (a string
+/// value, or a flag without one), as a detached mount with the mount
+/// attributes `attrs` (MOUNT_ATTR_*): fsopen, fsconfig, fsmount, reachable
+/// only through the returned descriptor.
+pub fn fs_mount(typ: &CStr, options: &[(CString, Option<CString>)], attrs: u64) -> Result<OwnedFd, Errno> {
+    // SAFETY: fsopen reads a NUL-terminated name and returns a new fd.
+    let ctx = owned(unsafe { libc::syscall(libc::SYS_fsopen, typ.as_ptr(), FSOPEN_CLOEXEC) })?;
+    for (key, value) in options {
+        let cmd = if value.is_some() {
+            FSCONFIG_SET_STRING
+        } else {
+            FSCONFIG_SET_FLAG
+        };
+        fsconfig(&ctx, cmd, key, value.as_deref())?;
     }
     // SAFETY: the create command takes no pointers.
     let r = unsafe {
@@ -111,14 +117,14 @@ pub fn new_fs(typ: &str, source: &Path, flags: MsFlags, data: Option<&str>) -> R
     }
     // SAFETY: fsmount turns the created context into a detached mount and
     // returns a new fd for its root.
-    owned(unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })
+    owned(unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) })
 }
 
 fn fsconfig(
     ctx: &OwnedFd,
     cmd: libc::c_uint,
-    key: &std::ffi::CStr,
-    value: Option<&std::ffi::CStr>,
+    key: &CStr,
+    value: Option<&CStr>,
 ) -> Result<(), Errno> {
     let value = value.map_or(std::ptr::null(), |v| v.as_ptr());
     // SAFETY: fsconfig reads a NUL-terminated key and value (or none) that

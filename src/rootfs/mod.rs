@@ -11,7 +11,7 @@
 
 mod cgroup_mount;
 mod copyup;
-mod detached;
+pub(crate) mod detached;
 mod devices;
 pub mod inroot;
 mod masked;
