@@ -466,6 +466,10 @@ impl Podman {
             .arg("--tmpdir")
             .arg(self.dir.join("tmp"))
             .args(["--runtime", common::BERTH, "--cgroup-manager", "cgroupfs"])
+            // berth's state and seccomp cache under the test's directory:
+            // tests never use the default root.
+            .arg("--runtime-flag")
+            .arg(format!("root={}", self.dir.join("berth").display()))
             .args(args);
         c
     }
