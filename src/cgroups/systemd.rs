@@ -150,8 +150,7 @@ impl Scope {
         if props.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = props.iter().map(|(n, _)| *n).collect();
-        let mut names = names;
+        let mut names: Vec<&str> = props.iter().map(|(n, _)| *n).collect();
         names.dedup();
         dbus::set_properties(self.system, &unit_name(&self.path), &props).map_err(|e| Error::Cgroup {
             what: format!("--systemd-cgroup {}: set the scope's {}", self.path, names.join(", ")),
