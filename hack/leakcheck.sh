@@ -18,7 +18,7 @@ if [ -z "$file" ] || { [ "$mode" != snapshot ] && [ "$mode" != check ]; }; then
 	echo "usage: hack/leakcheck.sh snapshot|check FILE" >&2
 	exit 2
 fi
-scratch="$PWD/target/tmp /tmp/berth-it. /tmp/berth-conf. /tmp/berth-v2. /tmp/berth-install."
+scratch="$PWD/target/tmp /tmp/berth-it. /tmp/berth-conf. /tmp/berth-v2. /tmp/berth-install. /tmp/berth-systemd."
 
 state() {
 	echo "# default root"
@@ -29,7 +29,7 @@ state() {
 	find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d 2>/dev/null | sort
 	echo "# scratch"
 	ls -d target/tmp/bundles/*/state/* /tmp/berth-it.* /tmp/berth-conf.* \
-		/tmp/berth-v2.* /tmp/berth-install.* 2>/dev/null
+		/tmp/berth-v2.* /tmp/berth-install.* /tmp/berth-systemd.* 2>/dev/null
 }
 
 # Processes living in a root under the suite's scratch areas: the

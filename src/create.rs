@@ -231,6 +231,9 @@ pub fn create(
         // what it said comes next from the socket.
         let _ = ours.send(&Msg::Go);
     }
+    if let Some(scope) = &scope {
+        scope.set_unit_extras(resources, Some(&args.id))?;
+    }
     point("resources")?;
     // The init sets up on its own now: unmount the binary's view, and
     // record what exec needs, meanwhile.

@@ -4,6 +4,7 @@
 //! freezing and statistics go through libcgroups' managers (resources.rs,
 //! freezer.rs, stats.rs) built on the same path.
 
+mod dbus;
 mod freezer;
 mod refusal;
 mod resources;

@@ -123,6 +123,9 @@ pub fn apply(cg: &Cgroup, resources: &LinuxResources, update: bool) -> Result<()
         let cpu_max = cg.dir_of("cpu").map(|d| d.join("cpu.max"));
         let cpu_max = cpu_max.and_then(|f| fs::read_to_string(f).ok());
         scope.set_properties(&opt, cpu_max.as_deref())?;
+        if update {
+            scope.set_unit_extras(Some(resources), None)?;
+        }
     }
     // A user's own scope (rootless podman's runtime: root only in its user
     // namespace) gets its limits from systemd, written from the properties:

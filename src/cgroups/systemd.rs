@@ -9,8 +9,9 @@ use std::time::Duration;
 use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 use libcgroups::systemd::manager::Manager;
 use nix::unistd::Pid;
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
+use super::dbus::{self, Value};
 use super::{Cgroup, ROOT};
 use crate::error::{Error, Result};
 
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 pub struct Scope {
     manager: AnyCgroupManager,
     path: String,
+    system: bool,
 }
 
 /// Checks "slice:prefix:name" the way systemd will read it: two or three
@@ -65,18 +67,20 @@ impl Scope {
                 &"the systemd driver needs cgroup v2 at /sys/fs/cgroup",
             ));
         }
+        // The system instance for the host's root, else the user's own.
+        let system = crate::namespaces::host_root();
         let manager = Manager::new(
             ROOT.into(),
             PathBuf::from(&path),
             id.to_string(),
-            // The system instance for the host's root, else the user's own.
-            crate::namespaces::host_root(),
+            system,
             Duration::from_secs(5),
         )
         .map_err(|e| fail(&format!("cannot reach systemd over D-Bus: {e}")))?;
         Ok(Scope {
             manager: manager.any(),
             path,
+            system,
         })
     }
 
@@ -102,6 +106,55 @@ impl Scope {
         self.manager.apply(&opt).map_err(|e| Error::Cgroup {
             what: format!("--systemd-cgroup {}: set the scope's properties", self.path),
             err: e.to_string(),
+        })
+    }
+
+    /// Sets what libcgroups cannot, in one SetUnitProperties call of our
+    /// own: at create (`id` given) the Description naming the container and
+    /// the device rules, at create and update the cpuset's CPUs and nodes.
+    /// The device rules go to the system instance only: a user's manager
+    /// cannot load the device filter, and in a user namespace the container
+    /// cannot make device nodes anyway.
+    pub fn set_unit_extras(&self, resources: Option<&LinuxResources>, id: Option<&str>) -> Result<()> {
+        let mut props = Vec::new();
+        if let Some(id) = id {
+            props.push(("Description", Value::Str(format!("berth container {id}"))));
+        }
+        if let Some(cpu) = resources.and_then(|r| r.cpu().as_ref()) {
+            for (name, field, list) in [
+                ("AllowedCPUs", "cpus", cpu.cpus()),
+                ("AllowedMemoryNodes", "mems", cpu.mems()),
+            ] {
+                let Some(list) = list.as_deref().filter(|l| !l.trim().is_empty()) else {
+                    continue;
+                };
+                let mask = dbus::cpu_mask(list).ok_or_else(|| {
+                    Error::config(
+                        format!("linux.resources.cpu.{field}"),
+                        format!("{list:?} is not a list of numbers and ranges below 8192"),
+                    )
+                })?;
+                props.push((name, Value::Bytes(mask)));
+            }
+        }
+        let devices = resources.filter(|r| self.system && (id.is_some() || r.devices().is_some()));
+        if let Some(res) = devices {
+            let rules = res.devices().as_deref().unwrap_or_default();
+            let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+            let (policy, allow) = device_rules(rules, &proc_devices);
+            props.push(("DevicePolicy", Value::Str(policy.into())));
+            // An empty list first: systemd adds to the list it has.
+            props.push(("DeviceAllow", Value::Pairs(Vec::new())));
+            props.push(("DeviceAllow", Value::Pairs(allow)));
+        }
+        if props.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<&str> = props.iter().map(|(n, _)| *n).collect();
+        names.dedup();
+        dbus::set_properties(self.system, &unit_name(&self.path), &props).map_err(|e| Error::Cgroup {
+            what: format!("--systemd-cgroup {}: set the scope's {}", self.path, names.join(", ")),
+            err: e,
         })
     }
 
@@ -138,10 +191,135 @@ impl Scope {
     }
 }
 
+/// The unit libcgroups names for "slice:prefix:name": "prefix-name.scope",
+/// or the name itself when it is a slice.
+fn unit_name(path: &str) -> String {
+    let mut fields = path.rsplit(':');
+    let name = fields.next().unwrap_or_default();
+    let prefix = fields.next().unwrap_or_default();
+    if name.ends_with(".slice") {
+        name.to_string()
+    } else {
+        format!("{prefix}-{name}.scope")
+    }
+}
+
+/// The rules libcgroups adds after the config's own (type, major, minor,
+/// access; None is any): mknod of any device, then the standard nodes,
+/// /dev/pts/* and /dev/net/tun.
+const DEFAULT_RULES: &[(LinuxDeviceType, Option<i64>, Option<i64>, &str)] = &[
+    (LinuxDeviceType::C, None, None, "m"),
+    (LinuxDeviceType::B, None, None, "m"),
+    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),
+    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),
+    (LinuxDeviceType::C, Some(5), Some(1), "rwm"),
+    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),
+    (LinuxDeviceType::C, Some(10), Some(200), "rwm"),
+    (LinuxDeviceType::C, Some(136), None, "rwm"),
+];
+
+/// The OCI device rules (then libcgroups' defaults) as DevicePolicy and
+/// DeviceAllow: a deny-all rule makes the policy "strict" with an empty
+/// list, an allow-all one "auto" with none (no filter); a specific allow
+/// adds /dev/char/MAJ:MIN (or /dev/block/), "char-NAME" for a whole major
+/// (its name in `proc_devices`), "char-*" for any. systemd has no deny
+/// entries: a specific deny only takes its access off an equal entry; the
+/// eBPF filter berth loads from the same rules enforces the rest, and
+/// systemd's filter, which is never narrower, adds nothing it refuses.
+fn device_rules(rules: &[LinuxDeviceCgroup], proc_devices: &str) -> (&'static str, Vec<(String, String)>) {
+    let defaults = DEFAULT_RULES.iter().map(|&(t, major, minor, access)| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(t));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.into()));
+        r
+    });
+    let mut allow_all = false;
+    let mut list: Vec<(String, String)> = Vec::new();
+    for rule in rules.iter().cloned().chain(defaults) {
+        let any = |n: Option<i64>| n.is_none_or(|n| n < 0);
+        let typ = rule.typ().unwrap_or(LinuxDeviceType::A);
+        if typ == LinuxDeviceType::A && any(rule.major()) && any(rule.minor()) {
+            allow_all = rule.allow();
+            list.clear();
+            continue;
+        }
+        let access: String = rule.access().as_deref().unwrap_or("rwm").chars().filter(|c| "rwm".contains(*c)).collect();
+        if allow_all && rule.allow() || access.is_empty() {
+            continue;
+        }
+        for path in device_paths(typ, rule.major(), rule.minor(), proc_devices) {
+            let at = list.iter().position(|(p, _)| *p == path);
+            match (rule.allow(), at) {
+                (true, Some(i)) => {
+                    let have = &mut list[i].1;
+                    for c in access.chars() {
+                        if !have.contains(c) {
+                            have.push(c);
+                        }
+                    }
+                }
+                (true, None) => list.push((path, access.clone())),
+                (false, Some(i)) => {
+                    list[i].1.retain(|c| !access.contains(c));
+                    if list[i].1.is_empty() {
+                        list.remove(i);
+                    }
+                }
+                (false, None) => {}
+            }
+        }
+    }
+    (if allow_all { "auto" } else { "strict" }, list)
+}
+
+/// What systemd calls the devices of one rule (see `device_rules`).
+fn device_paths(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, proc_devices: &str) -> Vec<String> {
+    let kinds: &[&str] = match typ {
+        LinuxDeviceType::C | LinuxDeviceType::U => &["char"],
+        LinuxDeviceType::B => &["block"],
+        LinuxDeviceType::A => &["char", "block"],
+        // A FIFO is no device to the cgroup.
+        LinuxDeviceType::P => &[],
+    };
+    let major = major.filter(|&n| n >= 0);
+    let minor = minor.filter(|&n| n >= 0);
+    kinds
+        .iter()
+        .filter_map(|kind| match (major, minor) {
+            (Some(major), Some(minor)) => Some(format!("/dev/{kind}/{major}:{minor}")),
+            (Some(major), None) => major_name(proc_devices, kind, major).map(|n| format!("{kind}-{n}")),
+            (None, _) => Some(format!("{kind}-*")),
+        })
+        .collect()
+}
+
+/// The driver name /proc/devices gives `major` in its "Character devices:"
+/// or "Block devices:" section (None: no such driver loaded, so no device
+/// of it can be opened either).
+fn major_name<'a>(proc_devices: &'a str, kind: &str, major: i64) -> Option<&'a str> {
+    let header = if kind == "char" { "Character devices:" } else { "Block devices:" };
+    proc_devices
+        .lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty() && !l.ends_with(':'))
+        .find_map(|l| {
+            let (n, name) = l.trim().split_once(' ')?;
+            (n.parse() == Ok(major)).then_some(name.trim())
+        })
+}
+
 /// What of `resources` goes to the unit. Left out: cpus and mems, which
 /// libcgroups sends as AllowedCPUs/AllowedMemoryNodes of D-Bus type "at"
 /// where systemd wants "ay" (systemd 257 refuses the whole call: "Unexpected
-/// message contents"); they go to the cgroup files only. Added: with a cpu
+/// message contents"); `set_unit_extras` sends them. Added: with a cpu
 /// section but no quota (`update --cpu-share` alone), the quota and period
 /// now in force (`cpu_max`, the cgroup's cpu.max), because libcgroups sets
 /// CPUQuota to "infinity" whenever the quota is absent.
@@ -206,5 +384,69 @@ mod tests {
         let cpu = unit_view(&res, Some("25000 100000")).cpu().clone().unwrap();
         assert_eq!((cpu.quota(), cpu.period()), (Some(5000), Some(50000)));
         assert!(unit_view(&LinuxResources::default(), None).cpu().is_none());
+    }
+
+    const PROC_DEVICES: &str = "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  8 sd\n254 virtblk\n";
+
+    fn rules(json: &str) -> Vec<LinuxDeviceCgroup> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn has(list: &[(String, String)], path: &str, access: &str) -> bool {
+        list.iter().any(|(p, a)| p == path && a == access)
+    }
+
+    #[test]
+    fn device_rules_deny_all_then_defaults() {
+        let (policy, list) = device_rules(&rules(r#"[{"allow":false,"access":"rwm"}]"#), PROC_DEVICES);
+        assert_eq!(policy, "strict");
+        for (path, access) in [
+            ("char-*", "m"),
+            ("block-*", "m"),
+            ("/dev/char/1:3", "rwm"),
+            ("/dev/char/5:0", "rwm"),
+            ("/dev/char/10:200", "rwm"),
+            ("char-pts", "rwm"),
+        ] {
+            assert!(has(&list, path, access), "{path} {access}: {list:?}");
+        }
+        assert_eq!(list.len(), DEFAULT_RULES.len());
+        // No rules at all: the same (libcgroups' filter starts denying).
+        assert_eq!(device_rules(&[], PROC_DEVICES), (policy, list));
+    }
+
+    #[test]
+    fn device_rules_allows_denies_and_allow_all() {
+        let (policy, list) = device_rules(
+            &rules(
+                r#"[{"allow":false},{"allow":true,"type":"b","major":8,"minor":0,"access":"rw"},
+                {"allow":true,"type":"b","major":254,"access":"r"},
+                {"allow":true,"type":"a","major":1,"minor":3},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"w"},
+                {"allow":true,"type":"c","major":99},{"allow":true,"type":"p","major":1,"minor":1},
+                {"allow":true,"type":"c","major":7,"minor":7,"access":""}]"#,
+            ),
+            PROC_DEVICES,
+        );
+        assert_eq!(policy, "strict");
+        assert!(has(&list, "/dev/block/8:0", "rw"), "{list:?}");
+        assert!(has(&list, "block-virtblk", "r"), "{list:?}");
+        // The deny of "w" came before the defaults gave it back.
+        assert!(has(&list, "/dev/char/1:3", "rmw"), "{list:?}");
+        assert!(has(&list, "/dev/block/1:3", "rwm"), "{list:?}");
+        // Major 99 has no driver, a FIFO no device, "" no access.
+        assert!(!list.iter().any(|(p, _)| p.contains("99") || p.contains("7:7") || p.contains("1:1")));
+        let (policy, list) = device_rules(&rules(r#"[{"allow":true,"access":"rwm"}]"#), PROC_DEVICES);
+        assert_eq!((policy, list.len()), ("auto", 0));
+        // -1 is any, as some engines write it.
+        let (_, list) = device_rules(&rules(r#"[{"allow":true,"type":"a","major":-1,"minor":-1}]"#), "");
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn names_the_unit_as_libcgroups() {
+        assert_eq!(unit_name("system.slice:docker:abc"), "docker-abc.scope");
+        assert_eq!(unit_name("docker:abc"), "docker-abc.scope");
+        assert_eq!(unit_name("system.slice:x:my.slice"), "my.slice");
     }
 }

@@ -160,6 +160,12 @@ alone() {
     rt update --cpu-share 2048 "$id"
     eq "update --cpu-share alone keeps CPUQuotaPerSecUSec" "$(prop "$unit" CPUQuotaPerSecUSec)" 250ms
     eq "update --cpu-share alone keeps cpu.max" "$(cat "$cg/cpu.max" 2>&1)" "25000 100000"
+    out=$(rt update --cpuset-cpus 1 "$id" 2>&1)
+    eq "update --cpuset-cpus 1" "$?$out" 0
+    eq "update: AllowedCPUs" "$(prop "$unit" AllowedCPUs)" 1
+    eq "update: cpuset.cpus" "$(cat "$cg/cpuset.cpus" 2>&1)" 1
+    systemctl daemon-reload
+    eq "update: cpuset.cpus after daemon-reload" "$(cat "$cg/cpuset.cpus" 2>&1)" 1
 
     rt pause "$id"
     eq "pause: cgroup.freeze" "$(cat "$cg/cgroup.freeze" 2>&1)" 1
