@@ -499,8 +499,17 @@ impl Drop for Podman {
                 parents.push(h.path().join("libpod_parent"));
             }
             for parent in parents {
-                let _ = std::fs::remove_dir(parent.join("conmon"));
-                let _ = std::fs::remove_dir(parent);
+                // The container's own cgroup goes with berth's delete, which
+                // podman may run after `rm` returned (conmon's cleanup):
+                // wait for it, bounded; one that stays is the Bundle's leak
+                // check's to report, not removed here.
+                for _ in 0..50 {
+                    let _ = std::fs::remove_dir(parent.join("conmon"));
+                    if std::fs::remove_dir(&parent).is_ok() || !parent.exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
             }
         }
     }

@@ -467,7 +467,10 @@ impl Cgroup {
         if !(self.unified && fs::write(&kill_file, "1").is_ok()) {
             self.kill_all();
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // Killed processes leave the cgroup once the kernel has torn them
+        // down, which a loaded machine or a process in uninterruptible
+        // sleep (a restore in progress) can make take seconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
         for dir in &self.dirs {
             self.remove_tree(dir, deadline)?;
         }
