@@ -83,10 +83,20 @@ pub fn spawn(
     // fails on a removed cgroup or a dead init.
     drop(lock);
     let runtime = std::process::id();
-    let pid = clone::fork(
+    let mut forked = clone::fork(
         CloneFlags::empty(),
         cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
-    )?;
+    );
+    // EBUSY: the container's cgroup has controllers enabled for its
+    // children (a systemd inside manages its delegated tree), so it holds
+    // no process; the init's own cgroup below it does. An explicit
+    // `--cgroup` is kept as asked.
+    if matches!(forked, Err(Error::Sys { err: nix::errno::Errno::EBUSY, .. })) && r.sub_cgroup.is_none() {
+        if let Some(leaf) = r.state.cgroup.leaf_of(r.state.pid) {
+            forked = clone::fork(CloneFlags::empty(), Some(leaf.as_raw_fd()));
+        }
+    }
+    let pid = forked?;
     if pid == 0 {
         drop(ours);
         let joined = cgroup_join.join();

@@ -441,6 +441,18 @@ impl Cgroup {
         fs::File::open(self.dirs.first()?).ok().map(OwnedFd::from)
     }
 
+    /// On v2, the cgroup `pid` is in now when that lies below the
+    /// container's own: where exec goes when the container's directory
+    /// refuses a process (EBUSY). A systemd inside, given the delegated
+    /// scope, moves itself into init.scope and enables controllers for its
+    /// sub-cgroups, and a cgroup that does so can hold no process itself.
+    pub fn leaf_of(&self, pid: i32) -> Option<OwnedFd> {
+        let own = self.dirs.first().filter(|_| self.unified)?;
+        let procs = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let leaf = leaf_under(own, &procs)?;
+        fs::File::open(leaf).ok().map(OwnedFd::from)
+    }
+
     /// Every pid in the container's cgroup, sub-cgroups included.
     pub fn pids(&self) -> Vec<i32> {
         let mut pids = Vec::new();
@@ -640,9 +652,32 @@ fn inherit_cpuset(dir: &Path, file: &str) -> Result<()> {
     Ok(())
 }
 
+/// The v2 directory a /proc/PID/cgroup text names, if strictly below
+/// `own` (a path from another cgroup namespace, or outside the container,
+/// is not one to join).
+fn leaf_under(own: &Path, proc_cgroup: &str) -> Option<PathBuf> {
+    let rel = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = Path::new(ROOT).join(rel.trim_start_matches('/'));
+    (dir != own && dir.starts_with(own) && !rel.contains("/..")).then_some(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_joins_the_inits_leaf_only_below_the_container() {
+        let own = Path::new("/sys/fs/cgroup/machine.slice/libpod-c.scope");
+        let under = |text: &str| leaf_under(own, text);
+        assert_eq!(
+            under("0::/machine.slice/libpod-c.scope/init.scope\n"),
+            Some(own.join("init.scope"))
+        );
+        assert_eq!(under("0::/machine.slice/libpod-c.scope\n"), None);
+        assert_eq!(under("0::/\n"), None);
+        assert_eq!(under("0::/machine.slice/libpod-c.scope/../x\n"), None);
+        assert_eq!(under("12:pids:/x\n1:name=systemd:/y\n"), None);
+    }
 
     #[test]
     fn v2_dir_from_the_unified_line() {
