@@ -342,6 +342,46 @@ for RT in berth runc; do
     eq "podman: --memory 512k" "$(E run --rm --memory 512k busybox sh -c 'echo it works; cat /sys/fs/cgroup/memory.max' 2>&1 | tr '\n' ' ')" "it works 524288 "
 done
 
+# A container whose process is systemd: podman --systemd=always mounts the
+# tmpfs systemd wants, leaves /sys/fs/cgroup writable and stops it with
+# SIGRTMIN+3. Its systemd must come up, build its own tree inside the
+# container's scope (the scope is delegated to it), and halt on podman stop
+# within the stop timeout (a SIGKILL after it would show as status 137).
+echo "# --- podman --systemd=always (systemd as the container's process)"
+podman import /usr/local/share/berth/systemd-root.tar localhost/systemd >/dev/null
+for RT in berth runc; do
+    if [ "$RT" = berth ]; then RTBIN=$BERTH; else RTBIN=$RUNC; fi
+    out=$(timeout 120 podman --runtime "$RTBIN" run -d --name sd --systemd=always --network none localhost/systemd /sbin/init 2>&1)
+    eq "podman --systemd=always: run -d" "$?" 0
+    id=$(podman inspect -f '{{.Id}}' sd 2>/dev/null)
+    unit=libpod-$id.scope
+    st=$(timeout 180 podman exec sd systemctl is-system-running --wait 2>&1)
+    case $st in
+        running | degraded) ok "podman --systemd=always: the container's systemd is up ($st)" ;;
+        *) bad "podman --systemd=always: the container's systemd is up: got '$st'"
+           podman logs sd 2>&1 | tail -n 15 | sed "s|^|# sd/$RT: log: |" ;;
+    esac
+    eq "podman --systemd=always: its scope delegates" "$(prop "$unit" Delegate)" yes
+    cg=/sys/fs/cgroup$(prop "$unit" ControlGroup)
+    [ "$cg" != /sys/fs/cgroup ] || cg=/nonexistent
+    echo "# sd/$RT: $cg holds: $(cd "$cg" 2>/dev/null && ls -d -- */ | tr '\n' ' ')"
+    [ -d "$cg/init.scope" ] && [ -d "$cg/system.slice" ]
+    eq "podman --systemd=always: its systemd made init.scope and system.slice in the scope" "$?" 0
+    has "podman --systemd=always: its systemd moved itself into its init.scope" "$(cat "/proc/$(podman inspect -f '{{.State.Pid}}' sd)/cgroup" 2>&1)" "$unit/init.scope"
+    eq "podman --systemd=always: exec beside it" "$(podman exec sd cat /proc/1/comm 2>&1)" systemd
+    t=$(date +%s)
+    timeout 90 podman stop -t 60 sd >/dev/null 2>&1
+    t=$(($(date +%s) - t))
+    echo "# sd/$RT: podman stop took $t s"
+    eq "podman --systemd=always: stop (SIGRTMIN+3) ends it before the timeout, status 0" "$(podman inspect -f '{{.State.Status}} {{.State.ExitCode}}' sd 2>&1)" "exited 0"
+    podman rm sd >/dev/null 2>&1
+    sleep 0.5
+    hasnt "podman --systemd=always: rm: no unit left" "$(systemctl list-units --all --no-legend "$unit")" "$unit"
+    [ ! -e "$cg" ]
+    eq "podman --systemd=always: rm: no cgroup left" "$?" 0
+done
+RT=berth
+
 echo "# --- docker $(docker --version 2>/dev/null | cut -d' ' -f3 | tr -d ,)"
 mkdir -p /etc/docker
 printf '{"runtimes": {"berth": {"path": "%s"}}}\n' "$BERTH" >/etc/docker/daemon.json
