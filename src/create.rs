@@ -321,27 +321,15 @@ pub fn create(
         Recovery::save(&dir, init_pid, start_time, &cgroup)?;
     }
     point("ready")?;
-    let state = State {
-        // The version the state document complies with: berth's own.
-        oci_version: crate::version::SPEC.into(),
-        id: args.id.clone(),
-        pid: init_pid,
-        bundle: bundle.clone(),
+    let mut state = State::new(
+        &args.id,
+        (init_pid, start_time),
+        &bundle,
         rootfs,
-        created: crate::logging::rfc3339_now(),
-        owner_uid: nix::unistd::getuid().as_raw(),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        init_start_time: start_time,
-        cgroup: cgroup.clone(),
-        host_mounts: !init::has_mount_ns(&spec),
-        hooks: spec.hooks().clone(),
-        no_process: spec.process().is_none(),
-    };
+        &spec,
+        cgroup.clone(),
+    );
+    state.host_mounts = !init::has_mount_ns(&spec);
     state.save(&dir)?;
     point("state saved")?;
     if let Some(p) = &args.pid_file {

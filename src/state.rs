@@ -278,6 +278,39 @@ pub struct State {
 }
 
 impl State {
+    /// The state of a container whose init `pid` (started at `start_time`)
+    /// runs `spec` from `bundle`, as create and restore record it.
+    pub fn new(
+        id: &str,
+        (pid, start_time): (i32, u64),
+        bundle: &Path,
+        rootfs: PathBuf,
+        spec: &oci_spec::runtime::Spec,
+        cgroup: Cgroup,
+    ) -> State {
+        State {
+            // The version the state document complies with: berth's own.
+            oci_version: crate::version::SPEC.into(),
+            id: id.into(),
+            pid,
+            bundle: bundle.to_path_buf(),
+            rootfs,
+            created: crate::logging::rfc3339_now(),
+            owner_uid: nix::unistd::getuid().as_raw(),
+            annotations: spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            init_start_time: start_time,
+            cgroup,
+            host_mounts: false,
+            hooks: spec.hooks().clone(),
+            no_process: spec.process().is_none(),
+        }
+    }
+
     pub fn load(dir: &ContainerDir) -> Result<State> {
         Self::read(&dir.path, &dir.id)
     }

@@ -118,26 +118,7 @@ pub fn run(root: &Path, args: &RestoreArgs, systemd: bool) -> anyhow::Result<i32
             .context("the restored init exited at once")?
             .start_time;
         Recovery::save(&dir, pid, start_time, &cgroup)?;
-        let state = State {
-            oci_version: crate::version::SPEC.into(),
-            id: id.clone(),
-            pid,
-            bundle: bundle.clone(),
-            rootfs: rootfs.clone(),
-            created: crate::logging::rfc3339_now(),
-            owner_uid: nix::unistd::getuid().as_raw(),
-            annotations: spec
-                .annotations()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            init_start_time: start_time,
-            cgroup,
-            host_mounts: false,
-            hooks: spec.hooks().clone(),
-            no_process: false,
-        };
+        let state = State::new(id, (pid, start_time), &bundle, rootfs.clone(), &spec, cgroup);
         // What `exec` into the restored container takes, as create records it.
         let seccomp = spec
             .linux()
